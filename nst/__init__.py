@@ -1,0 +1,17 @@
+"""styletune's style engine: images, loss networks, StyleConfig, losses, Gatys optimiser, judge.
+
+Imports nothing from ``tuner``, ``trainer`` or ``dashboard``; they import from here.
+"""
+
+from __future__ import annotations
+
+import os
+
+# TensorFlow's C++ start-up chatter (CPU feature notices, oneDNN) is noise for our users.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from nst.config import RECIPES, StyleConfig  # noqa: E402
+from nst.errors import ConfigError, ImageError, StyletuneError, WeightsUnavailable  # noqa: E402
+
+__all__ = ["RECIPES", "ConfigError", "ImageError", "StyleConfig", "StyletuneError", "WeightsUnavailable"]
+__version__ = "0.1.0"

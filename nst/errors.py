@@ -1,0 +1,25 @@
+"""Error types a user can be shown as one line.
+
+Every error that comes from bad input (a file, a setting, a missing weights file)
+derives from :class:`StyletuneError`. The command-line front ends catch exactly this
+class, print ``error: <message>`` and exit with status 2, so the message itself must
+name the problem and the fix.
+"""
+
+from __future__ import annotations
+
+
+class StyletuneError(Exception):
+    """Base class for errors caused by input a user can fix."""
+
+
+class ImageError(StyletuneError):
+    """An image file that cannot be used (missing, corrupt, too small, ...)."""
+
+
+class ConfigError(StyletuneError):
+    """A StyleConfig (or its JSON) that is invalid."""
+
+
+class WeightsUnavailable(StyletuneError):
+    """Pretrained weights for a loss network are not on this machine and cannot be fetched."""

@@ -1,0 +1,257 @@
+"""The public, read-mostly view of what the tuner stores: the contract with trainer and dashboard.
+
+Everything here goes through Optuna's public API (never its tables), so it works on any
+storage Optuna supports: SQLite by default, PostgreSQL for several machines.
+
+What a study holds
+------------------
+Study user attribute ``styletune`` (a JSON object)::
+
+    {"version": 1,
+     "style_name": "monet", "style_sha256": "...", "style_artifact": "<artifact id>",
+     "content_names": ["astronaut", ...], "content_artifacts": {"astronaut": "<id>", ...},
+     "proxy_size": 128, "steps": 60, "judge": {...}, "objectives": ["style", "content"],
+     "tradeoff": null}
+
+Study user attribute ``chosen_trial``: the trial number a person picked (``tuner choose``
+or the dashboard's button), absent until someone picks.
+
+Each finished trial has user attributes ``style_config`` (the StyleConfig as a JSON
+object), ``scores`` (``{"style", "content", "noise"}``), ``loss_curve`` (list of floats)
+and ``artifacts`` (``{"sheet": id, "<content name>": id, ...}``: PNG images).
+
+Artifacts live in an Optuna ``FileSystemArtifactStore``: for a SQLite URL, the folder
+``artifacts/`` beside the database file; otherwise the folder given by ``--artifacts``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nst.config import StyleConfig
+from nst.errors import StyletuneError
+
+DEFAULT_STORAGE = "sqlite:///studies/studies.db"
+STUDY_ATTR = "styletune"
+CHOSEN_ATTR = "chosen_trial"
+CONFIG_ATTR = "style_config"
+SCORES_ATTR = "scores"
+ARTIFACTS_ATTR = "artifacts"
+CURVE_ATTR = "loss_curve"
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class StorageError(StyletuneError):
+    """A storage URL, study or trial that cannot be used."""
+
+
+def check_name(name: str, what: str = "study name") -> str:
+    """Refuse names that could escape a folder or confuse a shell (``..``, ``/``, spaces...)."""
+    if not _NAME_RE.match(name) or ".." in name:
+        raise StorageError(
+            f"{what} {name!r} is not allowed; use letters, digits, '.', '_' or '-' (at most 100, no '..')"
+        )
+    return name
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL, or None for other back ends."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        return Path(path) if path and path != ":memory:" else None
+    return None
+
+
+def artifact_dir(url: str, override: str | os.PathLike[str] | None = None) -> Path:
+    """Where artifacts of the studies in ``url`` are kept (see module docstring)."""
+    if override:
+        return Path(override)
+    db = sqlite_path(url)
+    if db is None:
+        raise StorageError(f"{url}: not a SQLite file, so give --artifacts DIR for the images")
+    return db.parent / "artifacts"
+
+
+def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = False, heartbeat: int | None = None):
+    """An Optuna ``RDBStorage`` for ``url``, with SQLite tuned for concurrent readers and writers.
+
+    SQLite gets a 60 s busy timeout and write-ahead logging, so a dashboard reading while
+    workers write waits briefly instead of failing with "database is locked". Without
+    ``create``, a SQLite URL whose file does not exist is an error (nothing is created
+    by merely looking).
+    """
+    import optuna
+    import sqlalchemy
+
+    if "://" not in url:
+        raise StorageError(f"{url!r} is not a storage URL; use e.g. {DEFAULT_STORAGE} or postgresql://user@host/db")
+    db = sqlite_path(url)
+    engine_kwargs: dict[str, Any] = {}
+    if db is not None:
+        if not create and not db.exists():
+            raise StorageError(f"{db}: no study database here; run `tuner search` first or pass --storage")
+        if create:
+            try:
+                db.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create {db.parent} ({exc.strerror}); choose a writable --storage") from None
+            if not os.access(db.parent, os.W_OK):
+                raise StorageError(f"{db.parent} is not writable; fix its permissions or choose another --storage")
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        storage = optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+            grace_period=(heartbeat * 4 if heartbeat else None),
+            failed_trial_callback=None,
+        )
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        raise StorageError(f"{url!r} is not a valid storage URL ({str(exc).splitlines()[0]})") from None
+    except sqlalchemy.exc.DatabaseError as exc:
+        raise StorageError(f"{url}: cannot open the database ({str(exc.orig).splitlines()[0]}); is it a study database?") from None
+    except ModuleNotFoundError as exc:
+        raise StorageError(f"{url}: the database driver {exc.name} is missing; pip install styletune[postgres]") from None
+    if db is not None:
+        with storage.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    return storage
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A trial picked for training: its config, and the study's painting."""
+
+    study_name: str
+    trial_number: int
+    config: StyleConfig
+    style_image: np.ndarray
+    style_sha256: str
+    record: dict[str, Any]
+
+
+def study_record(study) -> dict[str, Any]:
+    rec = study.user_attrs.get(STUDY_ATTR)
+    if not isinstance(rec, dict):
+        raise StorageError(f"study {study.study_name!r} was not made by `tuner search` (no {STUDY_ATTR} record)")
+    return rec
+
+
+def load_study(storage, name: str):
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        hint = f"; studies here: {', '.join(names)}" if names else "; this storage has no studies yet"
+        raise StorageError(f"no study named {name!r}{hint}") from None
+
+
+def latest_study_name(storage) -> str:
+    """The study whose newest trial finished or started last (the one a user just worked on)."""
+    import optuna
+
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    if not summaries:
+        raise StorageError("this storage has no studies yet; run `tuner search --style PAINTING` first")
+    def last(s) -> float:
+        return s.datetime_start.timestamp() if s.datetime_start else 0.0
+    return max(summaries, key=last).study_name
+
+
+def default_trial(study) -> int:
+    """The trial to train when nobody chose one.
+
+    Rule: among finished, feasible trials, the one with the smallest sum of the two judge
+    scores (style + content, both 0 = ideal, 1 = no better than doing nothing): the
+    trial closest to the ideal corner of the Pareto front in the judge's own units.
+    """
+    import optuna
+
+    best: tuple[float, int] | None = None
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        scores = t.user_attrs.get(SCORES_ATTR)
+        if not isinstance(scores, dict) or not t.user_attrs.get(CONFIG_ATTR):
+            continue
+        if t.user_attrs.get("feasible", True) is False:
+            continue
+        total = float(scores.get("style", 1.0)) + float(scores.get("content", 1.0))
+        if best is None or total < best[0]:
+            best = (total, t.number)
+    if best is None:
+        raise StorageError(f"study {study.study_name!r} has no finished trial yet; let `tuner search` run longer")
+    return best[1]
+
+
+def chosen_or_default(study) -> int:
+    chosen = study.user_attrs.get(CHOSEN_ATTR)
+    return int(chosen) if chosen is not None else default_trial(study)
+
+
+def trial_config(study, number: int) -> StyleConfig:
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not trials:
+        raise StorageError(f"study {study.study_name!r} has no trial {number}")
+    cfg = trials[0].user_attrs.get(CONFIG_ATTR)
+    if not cfg or trials[0].state.name != "COMPLETE":
+        raise StorageError(f"trial {number} of {study.study_name!r} did not finish ({trials[0].state.name}); pick a finished one")
+    return StyleConfig.from_dict(cfg)
+
+
+def read_artifact(url: str, artifact_id: str, artifacts: str | os.PathLike[str] | None = None) -> bytes:
+    """Bytes of one stored artifact (ids are Optuna's; never a path taken from a request)."""
+    if not re.fullmatch(r"[A-Za-z0-9-]{8,64}", artifact_id):
+        raise StorageError(f"{artifact_id!r} is not an artifact id")
+    from optuna.artifacts import FileSystemArtifactStore
+
+    store = FileSystemArtifactStore(str(artifact_dir(url, artifacts)))
+    with store.open_reader(artifact_id) as fh:
+        return fh.read()
+
+
+def read_image_artifact(url: str, artifact_id: str, artifacts: str | os.PathLike[str] | None = None) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(read_artifact(url, artifact_id, artifacts))) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def resolve(spec: str, url: str = DEFAULT_STORAGE, artifacts: str | os.PathLike[str] | None = None) -> Resolved:
+    """Resolve ``best``, ``STUDY`` or ``STUDY:TRIAL`` to a config and the study's painting.
+
+    ``best`` is the chosen-or-default trial of the most recently active study. The style
+    image is read back from the study's artifact and checked against the recorded hash.
+    """
+    import hashlib
+
+    storage = open_storage(url)
+    if spec == "best":
+        name, number = latest_study_name(storage), None
+    elif ":" in spec:
+        name, _, num = spec.rpartition(":")
+        if not num.isdigit():
+            raise StorageError(f"{spec!r}: expected STUDY:TRIAL with a trial number, e.g. monet:12")
+        number = int(num)
+    else:
+        name, number = spec, None
+    study = load_study(storage, name)
+    rec = study_record(study)
+    if number is None:
+        number = chosen_or_default(study)
+    config = trial_config(study, number)
+    data = read_artifact(url, rec["style_artifact"], artifacts)
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != rec["style_sha256"]:
+        raise StorageError(f"the stored painting of {name!r} does not match its recorded hash; the artifact store was altered")
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        style = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return Resolved(name, number, config, style, digest, rec)
