@@ -207,7 +207,7 @@ def _preprocess(spec: NetworkSpec) -> Callable:
     if spec.family == "inception_v3":
         return lambda x: x * 2.0 - 1.0
     if spec.family == "tiny":
-        return lambda x: x - 0.5
+        return lambda x: x * 255.0 - 127.5  # same scale as the Caffe VGGs
     mean = tf.constant(_HED_MEAN_BGR if spec.weights == "hed" else _CAFFE_MEAN_BGR, tf.float32)
     return lambda x: x[..., ::-1] * 255.0 - mean
 

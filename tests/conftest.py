@@ -46,8 +46,8 @@ TINY_CONFIG = StyleConfig(
     content_layer="conv2",
     style_layers=(("conv1", 1.0), ("conv2", 1.0), ("conv3", 1.0)),
     content_weight=1.0,
-    style_weight=10.0,
-    tv_weight=0.01,
+    style_weight=1e-2,
+    tv_weight=1.0,
 )
 
 
