@@ -31,8 +31,8 @@ import tensorflow as tf
 
 from nst.config import StyleConfig
 from nst.images import MIN_SIDE, resize_longest
-from nst.lossnets import FeatureExtractor, get_extractor
 from nst.losses import gram, total_loss
+from nst.lossnets import FeatureExtractor, get_extractor
 
 #: ``callback(step, mean_loss, mean_terms) -> stop?``; may also raise to abort the run.
 Callback = Callable[[int, float, dict[str, float]], "bool | None"]
@@ -127,7 +127,7 @@ class _Stopper:
     def should_stop(self, step: int, loss: float) -> bool:
         prev = self.best[-1] if self.best else math.inf
         self.best.append(min(prev, loss))
-        if self.tol <= 0 or step < max(self.min_steps, self.patience):
+        if self.tol <= 0 or step < self.min_steps or len(self.best) <= self.patience:
             return False
         old = self.best[-1 - self.patience]
         return (old - self.best[-1]) <= self.tol * abs(old)

@@ -90,8 +90,8 @@ def load_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.
                         warnings.warn(f"{name}: animated image, using its first frame", stacklevel=2)
                     im.seek(0)
                     im.load()
-                    im = ImageOps.exif_transpose(im) or im
-                    arr = _to_float_rgb(im)
+                    upright = ImageOps.exif_transpose(im) or im
+                    arr = _to_float_rgb(upright)
             finally:
                 Image.MAX_IMAGE_PIXELS = old_limit
     except ImageError:
@@ -123,7 +123,7 @@ def resize(img: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     """Resize to exactly ``(width, height)`` with a Lanczos filter (antialiased when shrinking)."""
     if (img.shape[1], img.shape[0]) == tuple(size_wh):
         return img.astype(np.float32, copy=False)
-    channels = [Image.fromarray(img[..., c].astype(np.float32), mode="F") for c in range(img.shape[2])]
+    channels = [Image.fromarray(img[..., c].astype(np.float32)) for c in range(img.shape[2])]
     out = [np.asarray(ch.resize(size_wh, Image.Resampling.LANCZOS)) for ch in channels]
     return np.clip(np.stack(out, axis=-1), 0.0, 1.0).astype(np.float32)
 

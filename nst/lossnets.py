@@ -40,14 +40,8 @@ import numpy as np
 
 from nst.errors import ConfigError, WeightsUnavailable
 
-_VGG16_ORDER = (
-    "block1_conv1 block1_conv2 block2_conv1 block2_conv2 block3_conv1 block3_conv2 block3_conv3 "
-    "block4_conv1 block4_conv2 block4_conv3 block5_conv1 block5_conv2 block5_conv3"
-).split()
-_VGG19_ORDER = (
-    "block1_conv1 block1_conv2 block2_conv1 block2_conv2 block3_conv1 block3_conv2 block3_conv3 block3_conv4 "
-    "block4_conv1 block4_conv2 block4_conv3 block4_conv4 block5_conv1 block5_conv2 block5_conv3 block5_conv4"
-).split()
+_VGG16_ORDER = ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2", "block3_conv3", "block4_conv1", "block4_conv2", "block4_conv3", "block5_conv1", "block5_conv2", "block5_conv3"]
+_VGG19_ORDER = ["block1_conv1", "block1_conv2", "block2_conv1", "block2_conv2", "block3_conv1", "block3_conv2", "block3_conv3", "block3_conv4", "block4_conv1", "block4_conv2", "block4_conv3", "block4_conv4", "block5_conv1", "block5_conv2", "block5_conv3", "block5_conv4"]
 _INCEPTION_ORDER = tuple(f"mixed{i}" for i in range(11))
 _TINY_ORDER = ("conv1", "conv2", "conv3")
 
