@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench clean browser-deps test-browser
 
 setup: $(STAMP)
 
@@ -19,8 +19,18 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/python -m tuner.demo
 
+# The browser tests need Debian's chromium; the script installs it once (root or sudo) and
+# prints a one-line SKIP reason when it cannot, in which case those tests skip saying so.
 test: setup
+	-@scripts/browser_deps.sh
 	$(BIN)/python -m pytest -q
+
+# Headless Chromium from Debian's packages for the dashboard's browser tests (idempotent; needs root or sudo).
+browser-deps:
+	scripts/browser_deps.sh
+
+test-browser: setup
+	PYTHON=$(BIN)/python scripts/browser_test.sh
 
 lint: setup
 	$(BIN)/ruff check nst tuner trainer dashboard tests bench

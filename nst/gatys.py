@@ -36,6 +36,9 @@ from nst.lossnets import FeatureExtractor, get_extractor
 
 #: ``callback(step, mean_loss, mean_terms) -> stop?``; may also raise to abort the run.
 Callback = Callable[[int, float, dict[str, float]], "bool | None"]
+#: ``image_callback(step, images) -> stop?`` sees the current ``(B, H, W, 3)`` images
+#: (the tuner judges them at checkpoints to stop hopeless trials); may also raise.
+ImageCallback = Callable[[int, np.ndarray], "bool | None"]
 
 
 @dataclass
@@ -147,6 +150,7 @@ def stylize(
     jit: bool = True,
     seed: int = 0,
     extractor: FeatureExtractor | None = None,
+    image_callback: ImageCallback | None = None,
 ) -> GatysResult:
     """Stylise a batch of same-sized photos with the loss described by ``config``.
 
@@ -154,6 +158,7 @@ def stylize(
     ``style`` any size (it is resized by ``config.style_scale``). ``steps`` bounds the
     optimiser iterations; ``early_stop_tol=0`` disables early stopping. ``extractor``
     overrides the network built from ``config`` (tests pass tiny ones).
+    ``image_callback`` is called after ``callback`` with the step and current images.
     """
     batch = np.stack(list(contents)) if not isinstance(contents, np.ndarray) or contents.ndim == 3 else contents
     if batch.ndim == 3:
@@ -202,6 +207,9 @@ def stylize(
             if callback(result.iterations, mean_loss, mean_terms):
                 result.status, result.reason = "stopped", "stopped by callback"
                 return True
+        if image_callback is not None and image_callback(result.iterations, result.images):
+            result.status, result.reason = "stopped", "stopped by callback"
+            return True
         if stopper.should_stop(result.iterations, mean_loss):
             result.status, result.reason = "stopped", f"converged (loss improved < {early_stop_tol:g} over {patience} steps)"
             return True

@@ -2,6 +2,11 @@
 
 Usage::
 
+    tuner search --style examples/monet.jpg --trials 50     # run or continue a study
+    tuner studies                                           # list studies
+    tuner show monet                                        # its Pareto front
+    tuner best monet --json                                 # the trial to train
+    tuner choose monet 17                                   # pick one yourself
     tuner render --style examples/monet.jpg --content photo.jpg -o out.png
     tuner render --style examples/monet.jpg --content photo.jpg --config cfg.json --size 384 -o out.png
     tuner render --style examples/monet.jpg --print-config > cfg.json   # start from the default
@@ -102,11 +107,76 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--print-config", action="store_true", help="print the configuration as JSON and exit")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_render)
+    from tuner.commands import add_parsers
+
+    add_parsers(sub)
+    _add_dashboard_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_main("tuner", build_parser(), argv)
+
+
+DASHBOARD_EPILOG = """\
+examples:
+  tuner dashboard                                  # http://127.0.0.1:8501, default storage
+  tuner dashboard --storage sqlite:///studies/studies.db --port 8600
+  tuner dashboard --host 0.0.0.0                   # reachable from other machines (no login!)
+
+It listens on 127.0.0.1 unless --host says otherwise. Stop it with Ctrl-C.
+"""
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    """Run ``streamlit run dashboard/app.py`` on this storage, bound to loopback by default."""
+    import socket
+    import subprocess
+    from pathlib import Path
+
+    import dashboard
+    from nst.errors import StyletuneError
+    from tuner.reader import StorageError, open_storage, sqlite_path
+
+    db = sqlite_path(args.storage)
+    if db is not None and not db.exists():
+        if not db.parent.is_dir():
+            raise StorageError(f"{db.parent}: no such folder; run `tuner search` first or pass --storage")
+        print(f"tuner dashboard: no study database at {db} yet; studies appear once `tuner search` creates it")
+    else:
+        open_storage(args.storage)  # a wrong URL or a non-study file fails here, in one line
+    if db is None and not args.artifacts:
+        print("tuner dashboard: note: without --artifacts DIR the images of a non-SQLite storage cannot be shown")
+    with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as exc:
+            raise StyletuneError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port") from None
+    app = Path(dashboard.__file__).resolve().parent / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app),
+           "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
+           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+           "--", "--storage", args.storage]
+    if args.artifacts:
+        cmd += ["--artifacts", args.artifacts]
+    if args.runs:
+        cmd += ["--runs", args.runs]
+    print(f"tuner dashboard: http://{args.host}:{args.port}  (storage {args.storage}; Ctrl-C stops)", flush=True)
+    return subprocess.call(cmd)
+
+
+def _add_dashboard_parser(sub) -> None:
+    from tuner.reader import DEFAULT_STORAGE
+
+    d = sub.add_parser("dashboard", help="open the Streamlit dashboard: compare trials, choose one, follow training",
+                       description="Serve the dashboard (Streamlit) for the studies in a storage.",
+                       epilog=DASHBOARD_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("--storage", default=DEFAULT_STORAGE, help=f"study storage URL (default {DEFAULT_STORAGE})")
+    d.add_argument("--artifacts", help="artifact folder, for storages that are not SQLite files")
+    d.add_argument("--runs", help="training runs folder (default: runs/ beside the SQLite database)")
+    d.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    d.add_argument("--port", type=int_in(1, 65535, "--port"), default=8501, help="port (default 8501)")
+    d.set_defaults(func=_dashboard)
 
 
 if __name__ == "__main__":

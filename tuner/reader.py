@@ -19,6 +19,13 @@ or the dashboard's button), absent until someone picks.
 Each finished trial has user attributes ``style_config`` (the StyleConfig as a JSON
 object), ``scores`` (``{"style", "content", "noise"}``), ``loss_curve`` (list of floats)
 and ``artifacts`` (``{"sheet": id, "<content name>": id, ...}``: PNG images).
+``tuner search`` also writes, for display: ``feasible`` (noise within the judge's limit;
+the noise is also an Optuna constraint), ``checkpoints`` (``{step: [style, content,
+noise]}`` judged mid-run), ``seconds``, ``iterations``, ``per_photo``, ``score_parts``,
+``recipe`` (on the seeded trials); a stopped (PRUNED) trial ``pruned_at`` and
+``prune_reason``; a FAIL trial ``fail_reason``. The study record also holds
+``content_sha256``, ``networks``, ``skipped_networks``, ``space`` (the search space's
+calibration), ``early_stop`` and ``seed``.
 
 Artifacts live in an Optuna ``FileSystemArtifactStore``: for a SQLite URL, the folder
 ``artifacts/`` beside the database file; otherwise the folder given by ``--artifacts``.
@@ -80,13 +87,16 @@ def artifact_dir(url: str, override: str | os.PathLike[str] | None = None) -> Pa
     return db.parent / "artifacts"
 
 
-def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = False, heartbeat: int | None = None):
+def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = False, heartbeat: int | None = None,
+                 stale_trial_callback=None):
     """An Optuna ``RDBStorage`` for ``url``, with SQLite tuned for concurrent readers and writers.
 
     SQLite gets a 60 s busy timeout and write-ahead logging, so a dashboard reading while
     workers write waits briefly instead of failing with "database is locked". Without
     ``create``, a SQLite URL whose file does not exist is an error (nothing is created
-    by merely looking).
+    by merely looking). ``stale_trial_callback`` (with ``heartbeat``) is Optuna's
+    ``heartbeat_stale_trial_callback``: the tuner passes a retry callback so a trial whose
+    worker died is queued again with the same parameters.
     """
     import optuna
     import sqlalchemy
@@ -110,7 +120,7 @@ def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = False, heartbeat:
         storage = optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
             grace_period=(heartbeat * 4 if heartbeat else None),
-            failed_trial_callback=None,
+            failed_trial_callback=None, heartbeat_stale_trial_callback=stale_trial_callback,
         )
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
         raise StorageError(f"{url!r} is not a valid storage URL ({str(exc).splitlines()[0]})") from None

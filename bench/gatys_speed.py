@@ -1,0 +1,523 @@
+"""Gatys optimiser speed: our engine against the TensorFlow tutorial's recipe, same run.
+
+Usage::
+
+    python bench/gatys_speed.py                                    # 256 px, 1000 reference steps
+    python bench/gatys_speed.py --size 128 --reference-steps 200   # quick check, a few minutes
+    python bench/gatys_speed.py --variants                         # also ours with jit=False
+    python bench/gatys_speed.py --content astronaut --pooling avg  # another bundled photo, average pooling
+
+What it does, in one process, on one network, one size and one pair of images
+(``examples/monet.jpg`` onto a scikit-image photo):
+
+1. **Reference**: the recipe of the TensorFlow tutorial "Neural style transfer"
+   (Gatys et al. 2015 with Adam): start from the photo, ``tf.Variable`` image,
+   ``Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1)``, one ``tf.function`` step around
+   a ``GradientTape`` (no XLA), the image clipped to ``[0, 1]`` after every update, style
+   and content targets computed at the start of the run (no cache). It is written out
+   here, independently of ``nst.gatys``; only the loss is shared (``nst.losses.config_loss``
+   with the same :class:`~nst.config.StyleConfig`), so both minimise the same function
+   and their losses compare directly. It runs ``--reference-steps`` steps; the loss of its
+   final image is the **target**.
+2. **Ours**: ``nst.gatys.stylize(method="lbfgs", early_stop_tol=0)`` with a callback that
+   notes (time, loss) every iteration and stops the run once the loss reaches the target.
+
+Both clocks start before the style targets are computed and include the first call's
+tracing/compilation, i.e. what a user waits for. The table gives iterations, seconds to
+the target, the median seconds per iteration and the ratio.
+
+Compute efficiency: the forward FLOPs of the truncated network are counted from its
+layer shapes (``2*Ho*Wo*k*k*Cin*Cout`` per convolution), a loss+gradient evaluation is
+taken as 2x that (forward, plus the gradient with respect to the layer input, which costs
+one more convolution of the same size; no weight gradients are needed because only the
+image is optimised) plus ``4*H*W*C^2`` per Gram matrix (product and its gradient). The
+machine's float32 matrix-multiply rate is measured in the same run (2048x2048, median of
+7, before and after the runs; the higher is used as the ceiling).
+
+Adam's ``epsilon=0.1`` is the one constant of the recipe that is not scale-free: with
+the tutorial's own weights (content 1e4, total variation 30 on a sum) the pixel
+gradients are in the tens, far above 0.1, so epsilon hardly matters there. Our loss is
+normalised differently (per-element means), which gives gradients near or below 0.1,
+where epsilon would damp Adam into slow plain gradient descent. So the reference
+minimises ``--reference-loss-scale`` times the loss (default 1e4, the tutorial's
+content weight against ours); the scale changes neither the minimiser nor the reported
+loss, only puts the recipe back in the regime the tutorial runs it in. Pass 1 to see the
+unscaled behaviour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+if __package__ in (None, ""):  # run as `python bench/gatys_speed.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (  # noqa: E402
+    conv_flops,
+    format_table,
+    interleaved_medians,
+    machine_summary,
+    matmul_probe,
+)
+from tuner.cliutil import OneLineParser, float_in, int_in, run_main  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EPILOG = """\
+examples:
+  python bench/gatys_speed.py
+  python bench/gatys_speed.py --size 128 --reference-steps 200
+  nohup python bench/gatys_speed.py --variants > /tmp/gatys_bench.log 2>&1 &
+
+At 256 px the 1000 reference steps alone take 12+ minutes on an idle 2-core CPU.
+"""
+
+
+@dataclass
+class Run:
+    """One optimiser run: the clock and loss at the end of every iteration, and its image."""
+
+    name: str
+    times: list[float] = field(default_factory=list)  # seconds since the run's start
+    losses: list[float] = field(default_factory=list)
+    image: object = None  # (H, W, 3) float32 in [0, 1]
+    evaluations: int = 0
+    final_loss: float = math.nan  # the shared evaluator on the final image
+    note: str = ""
+
+    @property
+    def iterations(self) -> int:
+        return len(self.times)
+
+    @property
+    def seconds(self) -> float:
+        return self.times[-1] if self.times else math.nan
+
+    def median_iteration(self) -> float:
+        """Median seconds per iteration, leaving out the first (it includes tracing)."""
+        steps = [b - a for a, b in zip(self.times[:-1], self.times[1:], strict=True)]
+        return statistics.median(steps) if steps else math.nan
+
+    def reached(self, target: float) -> tuple[int, float] | None:
+        """(iteration, seconds) at which the loss first got to ``target`` or below."""
+        for i, (t, loss) in enumerate(zip(self.times, self.losses, strict=True)):
+            if loss <= target:
+                return i + 1, t
+        return None
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def tutorial_reference(extractor, content, style_image, config, steps: int, loss_scale: float, progress) -> Run:
+    """The TensorFlow tutorial's Adam recipe, written out plainly (see the module docstring)."""
+    import keras
+    import tensorflow as tf
+
+    from nst.losses import config_loss
+
+    def gram_matrix(features):
+        # The tutorial's Gram: channel products summed over positions, divided by their count.
+        n = tf.cast(tf.shape(features)[1] * tf.shape(features)[2], tf.float32)
+        return tf.einsum("bijc,bijd->bcd", features, features) / n
+
+    run = Run("reference: tutorial Adam")
+    start = time.perf_counter()
+    style_outputs = extractor(tf.constant(style_image[None]))
+    style_targets = {name: gram_matrix(style_outputs[name]) for name in config.active_style_layers}
+    content_target = extractor(tf.constant(content[None]))[config.content_layer]
+
+    image = tf.Variable(content[None])
+    opt = keras.optimizers.Adam(learning_rate=0.02, beta_1=0.99, epsilon=1e-1)
+    opt.build([image])
+
+    @tf.function()
+    def train_step(image):
+        with tf.GradientTape() as tape:
+            outputs = extractor(image)
+            loss, _ = config_loss(outputs, image, content_target, style_targets, config)
+            loss = tf.reduce_sum(loss)
+            scaled = loss * loss_scale
+        grad = tape.gradient(scaled, image)
+        opt.apply_gradients([(grad, image)])
+        image.assign(tf.clip_by_value(image, 0.0, 1.0))
+        return loss
+
+    for _ in range(steps):
+        loss = float(train_step(image))
+        run.times.append(time.perf_counter() - start)
+        run.losses.append(loss)
+        run.evaluations += 1
+        progress(loss)
+        if not math.isfinite(loss):
+            run.note = f"loss became {loss}"
+            break
+    run.image = image.numpy()[0]
+    return run
+
+
+# --------------------------------------------------------------------------------- ours
+
+
+def ours(content, style, config, target: float, max_steps: int, progress, label: str, stop_at_target: bool = True,
+         **kwargs) -> Run:
+    """``nst.gatys.stylize`` with a callback noting (time, loss) and stopping at ``target``."""
+    from nst.gatys import stylize
+
+    run = Run(label)
+    start = time.perf_counter()
+
+    def callback(step: int, loss: float, terms: dict[str, float]) -> bool:
+        run.times.append(time.perf_counter() - start)
+        run.losses.append(loss)
+        progress(loss)
+        return stop_at_target and loss <= target
+
+    result = stylize(content[None], style, config, steps=max_steps, method="lbfgs", callback=callback, **kwargs)
+    run.image = result.images[0]
+    run.evaluations = result.evaluations
+    run.note = result.reason
+    return run
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def default_early_stop(losses: Sequence[float]) -> tuple[int | None, str]:
+    """Where ``stylize``'s default early stop would end a run with this loss history.
+
+    L-BFGS here is deterministic, so the run with early stopping off follows the same
+    path as one with it on, up to the stop; replaying the rule on the recorded losses
+    answers "does the default stop too soon?" without another run. The rule mirrors
+    ``nst.gatys``: stop when the best loss improved by at most ``tol`` (relative) over the
+    last ``patience`` iterations, not before ``min_steps``. Returns (iteration or None, rule).
+    """
+    import inspect
+
+    from nst.gatys import stylize
+
+    params = inspect.signature(stylize).parameters
+    tol, patience, min_steps = (params[n].default for n in ("early_stop_tol", "patience", "min_steps"))
+    rule = f"early_stop_tol={tol:g}, patience={patience}, min_steps={min_steps}"
+    best: list[float] = []
+    for step, loss in enumerate(losses, start=1):
+        best.append(min(best[-1], loss) if best else loss)
+        if tol > 0 and step >= max(min_steps, patience):
+            old = best[-1 - patience]
+            if old - best[-1] <= tol * abs(old):
+                return step, rule
+    return None, rule
+
+
+def make_evaluator(extractor, content, style_image, config) -> Callable:
+    """``image -> (loss, terms)`` with targets computed once: the one yardstick for every run."""
+    import tensorflow as tf
+
+    from nst.losses import config_loss, style_targets
+
+    grams = style_targets(extractor(tf.constant(style_image[None])), config.active_style_layers)
+    content_target = extractor(tf.constant(content[None]))[config.content_layer]
+
+    def evaluate(image):
+        x = tf.constant(image[None])
+        loss, terms = config_loss(extractor(x), x, content_target, grams, config)
+        return float(loss[0]), {k: float(v[0]) for k, v in terms.items()}
+
+    return evaluate
+
+
+def loss_and_gradient_probes(extractor, content, style_image, config) -> tuple[dict[str, Callable], dict[str, float]]:
+    """One loss+gradient evaluation at the photo, compiled with and without XLA.
+
+    The same computation as one step of either optimiser (minus the optimiser's own
+    bookkeeping), built here so it can be timed call by call. Returns the blocking
+    callables and the seconds each first call took (tracing, plus compiling under XLA).
+    """
+    import tensorflow as tf
+
+    from nst.losses import config_loss, style_targets
+
+    grams = style_targets(extractor(tf.constant(style_image[None])), config.active_style_layers)
+    content_target = extractor(tf.constant(content[None]))[config.content_layer]
+    x = tf.constant(content[None])
+
+    def build(jit: bool) -> Callable:
+        @tf.function(jit_compile=jit)
+        def loss_and_grad(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss, _ = config_loss(extractor(x), x, content_target, grams, config)
+                loss = tf.reduce_sum(loss)
+            return loss, tape.gradient(loss, x)
+
+        return lambda: loss_and_grad(x)[1].numpy()
+
+    probes, first = {}, {}
+    for name, jit in (("loss+gradient, tf.function", False), ("loss+gradient, tf.function + XLA", True)):
+        probes[name] = build(jit)
+        start = time.perf_counter()
+        probes[name]()
+        first[name] = time.perf_counter() - start
+    return probes, first
+
+
+def evaluation_flops(extractor, config, height: int, width: int) -> tuple[float, float, float]:
+    """(forward conv FLOPs, Gram FLOPs for product+gradient, total per loss+gradient evaluation)."""
+    import numpy as np
+
+    conv = sum(f for _, f in conv_flops(extractor.model, height, width))
+    feats = extractor(np.zeros((1, height, width, 3), np.float32))
+    gram = 0.0
+    for name in config.active_style_layers:
+        _, h, w, c = feats[name].shape
+        gram += 4.0 * h * w * c * c
+    return conv, gram, 2.0 * conv + gram
+
+
+def side_by_side(panels: Sequence[tuple[str, object]], height: int):
+    """Panels scaled to one height with a caption strip above each; float image in [0, 1]."""
+    import numpy as np
+    from PIL import Image, ImageDraw, ImageFont
+
+    from nst.images import resize, to_uint8
+
+    caption, gap = 18, 6
+    tiles = []
+    for label, img in panels:
+        h, w = img.shape[:2]
+        img = resize(img, (max(1, round(w * height / h)), height))
+        tile = Image.new("RGB", (img.shape[1], height + caption), "white")
+        tile.paste(Image.fromarray(to_uint8(img)), (0, caption))
+        draw = ImageDraw.Draw(tile)
+        try:
+            font = ImageFont.load_default(size=12)
+        except TypeError:  # Pillow < 10.1
+            font = ImageFont.load_default()
+        draw.text((2, 2), label, fill="black", font=font)
+        tiles.append(np.asarray(tile))
+    width = sum(t.shape[1] for t in tiles) + gap * (len(tiles) - 1)
+    sheet = np.full((height + caption, width, 3), 255, np.uint8)
+    x = 0
+    for t in tiles:
+        sheet[:, x : x + t.shape[1]] = t
+        x += t.shape[1] + gap
+    return sheet.astype(np.float32) / 255.0
+
+
+def _bar(total: int, desc: str):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="step", mininterval=2.0, dynamic_ncols=True, file=sys.stderr)
+
+    def update(loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.4g}", refresh=False)
+
+    return bar, update
+
+
+def _resolve_content(name_or_path: str) -> Path:
+    from nst.errors import ImageError
+    from nst.images import bundled_photos
+
+    photos = bundled_photos()
+    if name_or_path in photos:
+        return photos[name_or_path]
+    path = Path(name_or_path)
+    if not path.exists():
+        raise ImageError(f"{name_or_path}: neither a bundled photo ({', '.join(photos)}) nor an existing file")
+    return path
+
+
+# --------------------------------------------------------------------------------- main
+
+
+def bench(args: argparse.Namespace) -> int:
+    from nst.config import StyleConfig
+    from nst.errors import StyletuneError
+    from nst.gatys import style_size
+    from nst.images import load_image, resize_longest, save_image
+    from nst.lossnets import PRETRAINED, get_extractor
+
+    config = StyleConfig(network=args.network, pooling=args.pooling)
+    content_path = _resolve_content(args.content)
+    content = load_image(content_path, max_side=args.size)
+    style = load_image(args.style)
+    style_image = resize_longest(style, style_size(content.shape[:2], config.style_scale))
+    height, width = content.shape[:2]
+
+    print(f"machine: {machine_summary()}")
+    print(f"images: {_short(args.style)} onto {_short(content_path)}, content {width}x{height}, style "
+          f"{style_image.shape[1]}x{style_image.shape[0]}; network {config.network}, {config.pooling} pooling, "
+          f"layers {', '.join(config.layers)}")
+    if config.network not in PRETRAINED:
+        print(f"warning: {config.network} has random weights; fine for timing, meaningless for looks")
+    print(f"config: {config.to_json(indent=None)}")
+    print(f"reference: Adam(lr 0.02, beta1 0.99, eps 0.1) on {args.reference_loss_scale:g} x loss, "
+          f"{args.reference_steps} steps", flush=True)
+
+    extractor = get_extractor(config.network, config.layers, config.pooling)  # the one stylize() will use
+    evaluate = make_evaluator(extractor, content, style_image, config)
+
+    bar, update = _bar(args.reference_steps, "reference (tutorial Adam)")
+    ref = tutorial_reference(extractor, content, style_image, config, args.reference_steps,
+                             args.reference_loss_scale, update)
+    bar.close()
+    ref.final_loss, ref_terms = evaluate(ref.image)
+    target = ref.final_loss
+    print(f"reference: {ref.iterations} steps in {ref.seconds:.1f} s, final loss {target:.6g} "
+          f"(style {ref_terms['style']:.4g}, content {ref_terms['content']:.4g}, tv {ref_terms['tv']:.4g}) "
+          "= the target", flush=True)
+    if not math.isfinite(target):
+        raise StyletuneError(f"the reference run diverged ({ref.note}); lower --reference-loss-scale")
+
+    runs: list[Run] = []
+    variants: list[tuple[str, dict, bool]] = [("ours: L-BFGS", {"early_stop_tol": 0.0}, True)]
+    if args.variants:
+        variants += [
+            ("ours: L-BFGS, jit=False", {"early_stop_tol": 0.0, "jit": False}, True),
+        ]
+    for label, kwargs, stop in variants:
+        bar, update = _bar(args.max_steps, label)
+        run = ours(content, style, config, target, args.max_steps, update, label, stop_at_target=stop, **kwargs)
+        bar.close()
+        run.final_loss, terms = evaluate(run.image)
+        print(f"{label}: {run.iterations} iterations ({run.evaluations} evaluations) in {run.seconds:.1f} s, "
+              f"final loss {run.final_loss:.6g} (style {terms['style']:.4g}, content {terms['content']:.4g}, "
+              f"tv {terms['tv']:.4g}); {run.note}", flush=True)
+        runs.append(run)
+
+    # ---- compute: one loss+gradient evaluation against matmul, timed in interleaved rounds
+    probes, compile_seconds = loss_and_gradient_probes(extractor, content, style_image, config)
+    matmul, matmul_flop = matmul_probe(2048)
+    medians = interleaved_medians({"matmul": matmul, **probes}, rounds=args.rounds)
+    peak = matmul_flop / medians["matmul"] / 1e9
+    conv, gram, per_eval = evaluation_flops(extractor, config, height, width)
+
+    # ---- report
+    main = runs[0]
+    hit = main.reached(target)
+    rows = [[ref.name, ref.iterations, f"{ref.seconds:.1f}", "1.00x", ref.median_iteration(), ref.times[0],
+             ref.iterations, 1.0]]
+    for run in runs:
+        reach = run.reached(target)
+        rows.append([run.name, reach[0] if reach else "not reached", f"{reach[1]:.1f}" if reach else "-",
+                     f"{ref.seconds / reach[1]:.2f}x" if reach else "n/a", run.median_iteration(),
+                     run.times[0] if run.times else math.nan, run.iterations, run.final_loss / target])
+    print()
+    print(f"Time to the tutorial recipe's loss after {args.reference_steps} steps (target {target:.6g}), "
+          f"{width}x{height} px:")
+    print(format_table(["method", "iterations to target", "s to target", "speed-up", "median s/iter",
+                        "1st iter s (tracing)", "iterations run", "final loss / target"], rows))
+    if hit:
+        print(f"\nours reaches the target {ref.seconds / hit[1]:.2f}x sooner than the reference "
+              f"({hit[1]:.1f} s vs {ref.seconds:.1f} s; aim: >= 3x at 256 px)")
+    else:
+        print(f"\nours did NOT reach the target within {args.max_steps} iterations "
+              f"(best {min(main.losses):.6g}); raise --max-steps")
+
+    t_plain = medians["loss+gradient, tf.function"]
+    t_xla = medians["loss+gradient, tf.function + XLA"]
+    for run, (_, kwargs, stop) in zip(runs, variants, strict=True):
+        if stop and run.reached(target):
+            t_ours = t_xla if kwargs.get("jit", True) else t_plain
+            print(f"load-independent view, {run.name}: {run.evaluations} loss+gradient evaluations against the "
+                  f"reference's {ref.evaluations} (ratio {ref.evaluations / run.evaluations:.1f}); at the interleaved "
+                  f"medians ({t_plain:.3g} s per evaluation without XLA, {t_xla:.3g} s with) that is "
+                  f"{ref.evaluations * t_plain / (run.evaluations * t_ours):.2f}x sooner, one-off tracing excluded")
+
+    stop_at, rule = default_early_stop(main.losses)
+    if stop_at is None:
+        print(f"stylize's default early stop ({rule}) would not have ended this run before it reached the target")
+    else:
+        print(f"stylize's default early stop ({rule}) would have ended this run at iteration {stop_at}, "
+              f"loss {main.losses[stop_at - 1]:.6g} = {main.losses[stop_at - 1] / target:.3f} x target")
+
+    print()
+    print(f"Compute: forward convolutions {conv / 1e9:.2f} GFLOP + Gram products and gradients {gram / 1e9:.3f} GFLOP; "
+          f"one loss+gradient evaluation ~ 2 x conv + Gram = {per_eval / 1e9:.2f} GFLOP. Matmul 2048x2048 float32: "
+          f"{peak:.1f} GFLOP/s (median of {args.rounds}, interleaved with the two evaluation probes).")
+    erows = [["matmul 2048x2048 float32", medians["matmul"], matmul_flop / 1e9, peak, "100%", "-"]]
+    for name, secs in list(medians.items())[1:]:
+        erows.append([name, secs, per_eval / 1e9, per_eval / secs / 1e9, f"{100 * per_eval / secs / 1e9 / peak:.0f}%",
+                      f"{compile_seconds[name]:.1f}"])
+    for run in [ref, *runs]:
+        secs = run.median_iteration()
+        erows.append([f"{run.name} (median iteration)", secs, per_eval / 1e9, per_eval / secs / 1e9,
+                      f"{100 * per_eval / secs / 1e9 / peak:.0f}%", "-"])
+    print(format_table(["what", "median s", "GFLOP", "GFLOP/s", "of matmul rate", "first call s"], erows))
+    evals = ", ".join(f"{r.name} {r.evaluations / max(1, r.iterations):.2f}" for r in runs)
+    print(f"(An iteration is one evaluation for Adam and for the median L-BFGS iteration; L-BFGS line searches "
+          f"add a few: evaluations per iteration {evals}. The iteration rows ran earlier than the interleaved "
+          "probes, under whatever load the machine had then.)")
+
+    if args.image != "none":
+        out = Path(args.image.format(size=args.size))
+        reach_txt = f"{hit[0]} it, {hit[1]:.0f} s" if hit else f"{main.iterations} it, {main.seconds:.0f} s"
+        sheet = side_by_side(
+            [("photo", content), ("style", style_image),
+             (f"tutorial Adam: {ref.iterations} it, {ref.seconds:.0f} s", ref.image),
+             (f"ours L-BFGS: {reach_txt}", main.image)],
+            height=max(height, 128),
+        )
+        save_image(out, sheet)
+        print(f"\nwrote {_short(out)}")
+    return 0
+
+
+def _short(path: str | Path) -> str:
+    """A path relative to the repository or site-packages when it lies inside one, for shorter logs."""
+    p = Path(path).resolve()
+    for base in (ROOT, *[Path(x) for x in sys.path if x.endswith("site-packages")]):
+        try:
+            return str(p.relative_to(base))
+        except ValueError:
+            continue
+    return str(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nst.lossnets import NETWORKS
+
+    p = OneLineParser(prog="gatys_speed.py", description=__doc__, epilog=EPILOG,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int_in(32, 1024, "--size"), default=256,
+                   help="longest side of the photo in pixels (default 256)")
+    p.add_argument("--network", choices=sorted(NETWORKS), default="vgg16_hed", help="loss network (default vgg16_hed)")
+    p.add_argument("--pooling", choices=("max", "avg"), default="max",
+                   help="pooling in the loss network (default max, as in the tutorial)")
+    p.add_argument("--reference-steps", type=int_in(1, 20000, "--reference-steps"), default=1000,
+                   help="Adam steps of the reference; its final loss is the target (default 1000)")
+    p.add_argument("--max-steps", type=int_in(1, 20000, "--max-steps"), default=1000,
+                   help="most L-BFGS iterations ours may take to reach the target (default 1000)")
+    p.add_argument("--reference-loss-scale", type=float_in(1e-6, 1e12, "--reference-loss-scale"), default=1e4,
+                   help="factor on the loss the reference's Adam sees (see the docstring; default 1e4)")
+    p.add_argument("--content", default="chelsea",
+                   help="a bundled scikit-image photo (astronaut, chelsea, coffee, rocket) or a path (default chelsea)")
+    p.add_argument("--style", default=str(ROOT / "examples" / "monet.jpg"), help="style image (default examples/monet.jpg)")
+    p.add_argument("--rounds", type=int_in(1, 100, "--rounds"), default=7,
+                   help="interleaved rounds timing matmul against one loss+gradient evaluation (default 7)")
+    p.add_argument("--variants", action="store_true",
+                   help="also time ours with jit=False (stylize's XLA switch)")
+    p.add_argument("--image", default=str(ROOT / "docs" / "images" / "bench_gatys_{size}.png"),
+                   help="where to save photo | style | reference | ours ({size} is filled in; 'none' to skip)")
+    p.set_defaults(func=bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main("gatys_speed.py", build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

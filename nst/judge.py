@@ -1,0 +1,308 @@
+"""The judge: fixed, independent scores for a stylised picture.
+
+Every trial of a study is graded by the same judge, recorded in the study, and the judge
+never looks at the trial's own loss: a trial that weights a layer heavily would otherwise
+grade its own homework (its loss is small *because* of its weights). Three scores, each
+a number per test photo:
+
+``style``
+    How far the result's *distributions* are from the painting's, in two parts:
+    deep features (a sliced Wasserstein distance between the result's and the painting's
+    activations at four layers of a fixed network, Heitz et al. 2021, "A Sliced
+    Wasserstein Loss for Neural Texture Synthesis") and colour (the same distance between
+    the CIELAB pixel distributions). The sliced distance compares whole distributions,
+    not just the second moments a Gram loss matches, so matching the Gram alone does not
+    score 0. Normalised by the same distance for the untouched photo:
+    **0 = the painting's statistics, 1 = no more painting-like than the photo itself.**
+``content``
+    How much of the photo's local structure survives, measured without any network:
+    ``1 - cs`` where ``cs`` is the contrast-structure term of multi-scale SSIM (Wang,
+    Simoncelli & Bovik 2003) on luminance, averaged with weights equal to the photo's
+    local contrast (structure counts where the photo has structure; texture laid over a
+    flat sky is the style's business, and the noise score's). Normalised by the same
+    distance for the painting cropped to the photo's frame, the picture that keeps no
+    content at all: **0 = the photo's structure intact, 1 = no more of the photo than
+    the painting has.**
+``noise``
+    Speckle: energy in the finest frequency band relative to the next band, divided by
+    the same ratio for whichever of photo and painting is busier. Natural pictures and
+    paintings have falling spectra, so the ratio is about the same for both; pixel noise
+    has a flat spectrum and drives it up. **1 = as fine-grained as the busier
+    reference; a study treats values above** ``noise_limit`` **as infeasible.**
+
+Why a separate network configuration: the judge uses ``vgg16_hed`` with *max* pooling
+(the network's native form) at fixed block-end layers, with distribution distances,
+whereas trials choose their network, pooling and layers and optimise Gram differences.
+Where it can be fooled is documented in ``docs/judge.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from nst.errors import ConfigError
+
+JUDGE_NAME = "styletune-judge"
+JUDGE_VERSION = 1
+
+_REC601 = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass(frozen=True)
+class JudgeSpec:
+    """Everything that defines a judge; stored in each study so scores stay comparable."""
+
+    network: str = "vgg16_hed"
+    pooling: str = "max"
+    layers: tuple[str, ...] = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
+    projections: int = 64  # random directions per layer for the sliced distance
+    quantiles: int = 64  # points at which the sorted projections are compared
+    colour_share: float = 1.0 / 3.0  # style = (1 - share) * deep + share * colour
+    ssim_scales: int = 3
+    noise_limit: float = 1.5
+    seed: int = 0
+    name: str = JUDGE_NAME
+    version: int = JUDGE_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        from nst.lossnets import get_spec
+
+        spec = get_spec(self.network)
+        bad = [name for name in self.layers if name not in spec.order]
+        if bad:
+            raise ConfigError(f"judge network {self.network} has no layer {bad[0]!r}; choose from {', '.join(spec.order)}")
+        if not 0.0 <= self.colour_share <= 1.0:
+            raise ConfigError(f"judge colour_share must be in [0, 1], not {self.colour_share}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["layers"] = list(self.layers)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JudgeSpec:
+        if data.get("name") != JUDGE_NAME or data.get("version") != JUDGE_VERSION:
+            raise ConfigError(
+                f"judge {data.get('name')!r} version {data.get('version')!r} is not this styletune's "
+                f"({JUDGE_NAME} version {JUDGE_VERSION}); scores would not be comparable"
+            )
+        return cls(**{**data, "layers": tuple(data["layers"])})
+
+    @classmethod
+    def for_network(cls, network: str) -> JudgeSpec:
+        """The default judge on another network (tests use ``tiny``): its last layers stand in."""
+        from nst.lossnets import get_spec
+
+        if network == cls.network:
+            return cls()
+        order = get_spec(network).order
+        return cls(network=network, layers=tuple(order[-min(4, len(order)):]))
+
+
+@dataclass
+class JudgeScores:
+    """Per-photo scores (arrays of shape ``(B,)``) and their means."""
+
+    style: np.ndarray
+    content: np.ndarray
+    noise: np.ndarray
+    parts: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def means(self) -> dict[str, float]:
+        return {"style": float(np.mean(self.style)), "content": float(np.mean(self.content)),
+                "noise": float(np.mean(self.noise))}
+
+
+# -- pure measurements ---------------------------------------------------------------
+
+def luminance(images: np.ndarray) -> np.ndarray:
+    return images @ _REC601
+
+
+def _downsample2(img: np.ndarray) -> np.ndarray:
+    """2x2 box average (odd edges dropped): the pyramid step of multi-scale SSIM."""
+    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+    img = img[:h, :w]
+    return 0.25 * (img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2])
+
+
+def structure_distance(result: np.ndarray, photo: np.ndarray, scales: int = 3, sigma: float = 1.5) -> float:
+    """``1 - cs``: contrast-structure similarity of luminance over ``scales`` octaves.
+
+    ``cs = (2 cov + C) / (var_x + var_y + C)`` with Gaussian windows and ``C = 0.01^2``
+    (SSIM's smaller constant, so the faint structure of a 128 px photo counts), averaged per scale with weights equal to the photo's local standard
+    deviation, then averaged over scales. 0 when identical, about 1 when unrelated, up to
+    2 when inverted. A flat result scores about 1, not 0 (the plain structure term would
+    reward a flat image).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    c2 = 0.01**2
+    x, y = luminance(result).astype(np.float64), luminance(photo).astype(np.float64)
+    values = []
+    for s in range(scales):
+        if s:
+            x, y = _downsample2(x), _downsample2(y)
+        if min(x.shape) < 8:
+            break
+        mx, my = gaussian_filter(x, sigma), gaussian_filter(y, sigma)
+        vx = np.maximum(gaussian_filter(x * x, sigma) - mx * mx, 0.0)
+        vy = np.maximum(gaussian_filter(y * y, sigma) - my * my, 0.0)
+        cov = gaussian_filter(x * y, sigma) - mx * my
+        cs = (2 * cov + c2) / (vx + vy + c2)
+        weight = np.sqrt(vy) + 1e-6
+        values.append(float(np.sum(weight * cs) / np.sum(weight)))
+    return 1.0 - float(np.mean(values))
+
+
+def band_ratio(image: np.ndarray) -> float:
+    """Finest-band energy over the next band's (difference-of-Gaussians), averaged over RGB.
+
+    About constant for pictures with a natural falling spectrum; pixel speckle raises it.
+    """
+    from scipy.ndimage import gaussian_filter
+
+    ratios = []
+    for c in range(image.shape[-1]):
+        ch = image[..., c].astype(np.float64)
+        g1, g2 = gaussian_filter(ch, 1.0), gaussian_filter(ch, 2.0)
+        fine = np.mean(np.abs(ch - g1))
+        mid = np.mean(np.abs(g1 - g2))
+        ratios.append((fine + 1e-4) / (mid + 1e-4))
+    return float(np.mean(ratios))
+
+
+def _projections(dim: int, count: int, seed: int) -> np.ndarray:
+    """Fixed random unit directions ``(dim, count)`` (same seed → same judge)."""
+    rng = np.random.default_rng([seed, dim, count])
+    p = rng.normal(size=(dim, count))
+    return p / np.linalg.norm(p, axis=0, keepdims=True)
+
+
+def sorted_projections(samples: np.ndarray, directions: np.ndarray, quantiles: int) -> np.ndarray:
+    """``(quantiles, K)``: the distribution of each projection, read at evenly spaced levels.
+
+    Level ``(k + 1/2) / quantiles`` of the sorted projections (nearest rank), so two sample
+    sets of different sizes compare at the same points of their distributions.
+    """
+    proj = np.sort(samples.astype(np.float32) @ directions.astype(np.float32), axis=0)
+    n = proj.shape[0]
+    ranks = np.minimum(((np.arange(quantiles) + 0.5) / quantiles * n).astype(int), n - 1)
+    return proj[ranks].astype(np.float64)
+
+
+def sliced_distance(q_a: np.ndarray, q_b: np.ndarray) -> float:
+    """Sliced 2-Wasserstein distance from two :func:`sorted_projections` tables."""
+    return float(np.sqrt(np.mean((q_a - q_b) ** 2)))
+
+
+def _lab(images: np.ndarray) -> np.ndarray:
+    from skimage.color import rgb2lab
+
+    return rgb2lab(np.clip(images, 0.0, 1.0)).reshape(-1, 3)
+
+
+def painting_in_frame(painting: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """The painting resized and centre-cropped to fill a ``(h, w)`` frame."""
+    from nst.images import resize
+
+    h, w = hw
+    ph, pw = painting.shape[:2]
+    scale = max(h / ph, w / pw)
+    big = resize(painting, (max(w, round(pw * scale)), max(h, round(ph * scale))))
+    top, left = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return big[top : top + h, left : left + w]
+
+
+# -- the judge -------------------------------------------------------------------------
+
+class Judge:
+    """A judge bound to one painting and one set of test photos.
+
+    Binding precomputes everything that does not depend on the result: the painting's
+    feature distributions, the photo's distances (the "do nothing" references) and the
+    painting cropped to the photo frame. :meth:`score` then costs one forward pass of the
+    judge network per result.
+    """
+
+    def __init__(self, spec: JudgeSpec, photos: np.ndarray, painting: np.ndarray, extractor=None):
+        from nst.images import resize_longest
+        from nst.lossnets import get_extractor
+
+        if photos.ndim != 4 or photos.shape[-1] != 3:
+            raise ValueError(f"photos must be (B, H, W, 3), got {photos.shape}")
+        self.spec = spec
+        self.photos = photos.astype(np.float32)
+        self.extractor = extractor or get_extractor(spec.network, spec.layers, spec.pooling)
+        self._forward = None
+        hw = self.photos.shape[1:3]
+        # The painting at the scale a trial with style_scale 1 would use: longest sides equal.
+        self.painting = resize_longest(painting.astype(np.float32), max(hw))
+        feats = self._features(self.painting[None])
+        self._dirs = {name: _projections(f.shape[-1], spec.projections, spec.seed + i)
+                      for i, (name, f) in enumerate(feats.items())}
+        self._colour_dirs = np.concatenate([np.eye(3), _projections(3, 13, spec.seed)], axis=1)
+        self._painting_q = {name: sorted_projections(f[0].reshape(-1, f.shape[-1]), self._dirs[name], spec.quantiles)
+                            for name, f in feats.items()}
+        self._painting_colour = sorted_projections(_lab(self.painting), self._colour_dirs, spec.quantiles)
+        self.frame = painting_in_frame(painting.astype(np.float32), hw)
+        # References: what "doing nothing" scores in absolute units.
+        self._ref_deep, self._ref_colour = self._style_distances(self.photos)
+        self._ref_content = np.array([structure_distance(self.frame, p, spec.ssim_scales) for p in self.photos])
+        frame_ratio = band_ratio(self.frame)
+        self._ref_noise = np.array([max(band_ratio(p), frame_ratio) for p in self.photos])
+
+    def _features(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        import tensorflow as tf
+
+        if self._forward is None:
+            # One traced graph per image shape: eager Keras calls cost seconds each.
+            self._forward = tf.function(lambda x: self.extractor(x), reduce_retracing=True)
+        out = self._forward(tf.constant(images, tf.float32))
+        return {name: out[name].numpy() for name in self.spec.layers}
+
+    def _style_distances(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute deep (mean over layers) and colour sliced distances to the painting, per image."""
+        feats = self._features(images)
+        deep = np.zeros((len(images), len(self.spec.layers)))
+        for j, name in enumerate(self.spec.layers):
+            f = feats[name]
+            for i in range(len(images)):
+                q = sorted_projections(f[i].reshape(-1, f.shape[-1]), self._dirs[name], self.spec.quantiles)
+                deep[i, j] = sliced_distance(q, self._painting_q[name])
+        colour = np.array([
+            sliced_distance(sorted_projections(_lab(img), self._colour_dirs, self.spec.quantiles), self._painting_colour)
+            for img in images
+        ])
+        return deep, colour
+
+    def score(self, results: np.ndarray) -> JudgeScores:
+        """Scores of a batch of results, one per test photo (same order as bound)."""
+        if results.shape != self.photos.shape:
+            raise ValueError(f"results must have the photos' shape {self.photos.shape}, got {results.shape}")
+        results = np.clip(results.astype(np.float32), 0.0, 1.0)
+        if not np.all(np.isfinite(results)):
+            raise ValueError("results contain NaN or infinite pixels")
+        deep, colour = self._style_distances(results)
+        deep_norm = np.mean(deep / np.maximum(self._ref_deep, 1e-12), axis=1)
+        colour_norm = colour / np.maximum(self._ref_colour, 1e-12)
+        share = self.spec.colour_share
+        style = (1.0 - share) * deep_norm + share * colour_norm
+        content = np.array([structure_distance(r, p, self.spec.ssim_scales) for r, p in zip(results, self.photos, strict=True)])
+        content = content / np.maximum(self._ref_content, 1e-12)
+        noise = np.array([band_ratio(r) for r in results]) / self._ref_noise
+        return JudgeScores(style=style, content=content, noise=noise,
+                           parts={"style_deep": deep_norm, "style_colour": colour_norm})
+
+    def is_feasible(self, noise: float) -> bool:
+        return noise <= self.spec.noise_limit
+
+    @property
+    def fingerprint(self) -> str:
+        """Short hash of the spec, for logs."""
+        return hashlib.sha256(repr(sorted(self.spec.to_dict().items())).encode()).hexdigest()[:12]

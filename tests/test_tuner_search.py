@@ -1,0 +1,333 @@
+"""``tuner search`` end to end on the tiny network: storage contract, resume, kill -9, workers, failures.
+
+Every study here uses ``--networks tiny --judge-network tiny`` (random weights, for
+mechanics only), 32 px photos and a few steps, in a SQLite file under pytest's tmp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from nst.images import save_image
+from tests.conftest import synthetic_painting, synthetic_photo
+from tuner import reader
+from tuner.cli import main
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def _files(folder: Path) -> tuple[Path, Path]:
+    painting = save_image(folder / "painting.png", synthetic_painting(64))
+    for i in range(2):
+        save_image(folder / "photos" / f"p{i}.png", synthetic_photo(40, seed=i))
+    return painting, folder / "photos"
+
+
+def _args(folder: Path, trials: int, *extra: str, steps: int = 9) -> list[str]:
+    painting, photos = folder / "painting.png", folder / "photos"
+    return ["search", "--style", str(painting), "--content", str(photos), "--size", "32", "--steps", str(steps),
+            "--trials", str(trials), "--networks", "tiny", "--judge-network", "tiny", "--noise-limit", "10", "--seed", "1", "-q",
+            "--storage", _url(folder), *extra]
+
+
+def _url(folder: Path) -> str:
+    return f"sqlite:///{folder / 'studies' / 'studies.db'}"
+
+
+def _study(folder: Path, name: str = "painting"):
+    return optuna.load_study(study_name=name, storage=reader.open_storage(_url(folder)))
+
+
+def _states(study) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for t in study.get_trials(deepcopy=False):
+        out.setdefault(t.state.name, []).append(t.number)
+    return out
+
+
+def _finished(study) -> int:
+    s = _states(study)
+    return len(s.get("COMPLETE", [])) + len(s.get("PRUNED", []))
+
+
+@pytest.fixture(scope="module")
+def done(tmp_path_factory):
+    """One short study, run once through the CLI, shared by the read-only tests below."""
+    folder = tmp_path_factory.mktemp("study")
+    _files(folder)
+    assert main(_args(folder, 4)) == 0
+    return folder
+
+
+def test_a_short_study_stores_everything_the_contract_promises(done):
+    study = _study(done)
+    rec = reader.study_record(study)
+    assert rec["content_names"] == ["p0", "p1"] and rec["proxy_size"] == 32 and rec["steps"] == 9
+    assert rec["judge"]["network"] == "tiny" and rec["objectives"] == ["style", "content"]
+    # The painting artifact is the original file, byte for byte.
+    data = reader.read_artifact(_url(done), rec["style_artifact"])
+    assert data == (done / "painting.png").read_bytes()
+    assert _finished(study) == 4
+    complete = [t for t in study.get_trials() if t.state.name == "COMPLETE"]
+    assert complete
+    # The first trials are the published recipes, translated.
+    assert {t.user_attrs.get("recipe") for t in study.get_trials()[:3]} == {"tf_tutorial", "johnson", "pytorch_example"}
+    for t in complete:
+        cfg = reader.trial_config(study, t.number)
+        assert cfg.network == "tiny"
+        scores = t.user_attrs["scores"]
+        assert set(scores) == {"style", "content", "noise"}
+        assert t.values == [scores["style"], scores["content"]]
+        assert t.constraints["noise"] == pytest.approx(scores["noise"] - rec["judge"]["noise_limit"])
+        assert t.user_attrs["feasible"] == (scores["noise"] <= rec["judge"]["noise_limit"])
+        assert len(t.user_attrs["loss_curve"]) >= 1
+        ids = t.user_attrs["artifacts"]
+        assert set(ids) == {"sheet", "p0", "p1"}
+        img = reader.read_image_artifact(_url(done), ids["p0"])
+        assert img.shape == (32, 32, 3)
+        assert reader.read_image_artifact(_url(done), ids["sheet"]).shape[1] > 64
+    # No half-written files are left in the artifact folder.
+    assert not list((done / "studies" / "artifacts").glob("*.tmp"))
+
+
+def test_resolve_and_best_agree_with_the_default_rule(done, capsys):
+    study = _study(done)
+    resolved = reader.resolve("painting", _url(done))
+    assert resolved.trial_number == reader.default_trial(study)
+    assert main(["best", "painting", "--json", "--storage", _url(done)]) == 0
+    import json
+
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["trial"] == resolved.trial_number and payload["chosen"] is False
+    assert payload["style_config"]["network"] == "tiny"
+
+
+def test_show_and_studies_print_tables(done, capsys):
+    assert main(["studies", "--storage", _url(done)]) == 0
+    out = capsys.readouterr().out
+    assert "painting" in out
+    assert main(["show", "--all", "--storage", _url(done)]) == 0
+    out = capsys.readouterr().out
+    assert "finished trials" in out and "tiny" in out
+
+
+def test_choose_is_used_by_best_and_can_be_cleared(tmp_path, done, capsys):
+    import shutil
+
+    folder = tmp_path / "copy"
+    shutil.copytree(done, folder)
+    study = _study(folder)
+    numbers = [t.number for t in study.get_trials() if t.state.name == "COMPLETE"]
+    pick = numbers[-1]
+    assert main(["choose", "painting", str(pick), "--storage", _url(folder)]) == 0
+    assert reader.resolve("painting", _url(folder)).trial_number == pick
+    assert main(["choose", "painting", "none", "--storage", _url(folder)]) == 0
+    assert reader.resolve("painting", _url(folder)).trial_number == reader.default_trial(_study(folder))
+    capsys.readouterr()
+    assert main(["choose", "painting", "999", "--storage", _url(folder)]) == 2
+    assert "no trial 999" in capsys.readouterr().err
+
+
+def test_rerunning_continues_to_the_new_target_and_no_further(tmp_path, done):
+    import shutil
+
+    folder = tmp_path / "resume"
+    shutil.copytree(done, folder)
+    before = {t.number: t.values for t in _study(folder).get_trials() if t.state.name == "COMPLETE"}
+    assert main(_args(folder, 4)) == 0  # already there: nothing runs
+    assert len(_study(folder).trials) == len(_study(done).trials)
+    assert main(_args(folder, 5)) == 0
+    study = _study(folder)
+    assert _finished(study) == 5
+    after = {t.number: t.values for t in study.get_trials() if t.state.name == "COMPLETE"}
+    assert all(after[n] == v for n, v in before.items())  # finished trials untouched
+
+
+@pytest.mark.parametrize("change", [("--steps", "8"), ("--size", "40"), ("--tradeoff", "1")])
+def test_resuming_with_other_settings_is_refused(tmp_path, done, capsys, change):
+    import shutil
+
+    folder = tmp_path / "mismatch"
+    shutil.copytree(done, folder)
+    n = len(_study(folder).trials)
+    args = _args(folder, 6)
+    i = args.index(change[0]) if change[0] in args else None
+    if i is None:
+        args += list(change)
+    else:
+        args[i + 1] = change[1]
+    capsys.readouterr()
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "study 'painting' was made with" in err and "--study" in err
+    assert len(_study(folder).trials) == n  # nothing was added
+
+
+def test_another_painting_under_the_same_name_is_refused(tmp_path, done, capsys):
+    import shutil
+
+    folder = tmp_path / "other"
+    shutil.copytree(done, folder)
+    save_image(folder / "painting.png", synthetic_painting(64, seed=7))
+    capsys.readouterr()
+    assert main(_args(folder, 6)) == 2
+    assert "painting with sha256" in capsys.readouterr().err
+
+
+def test_tradeoff_gives_one_objective_with_the_documented_value(tmp_path, capsys):
+    _files(tmp_path)
+    assert main(_args(tmp_path, 3, "--tradeoff", "0.5")) == 0
+    study = _study(tmp_path)
+    rec = reader.study_record(study)
+    assert len(study.directions) == 1 and rec["tradeoff"] == 0.5 and rec["objectives"] == ["style + 0.5 * content"]
+    assert rec["early_stop"]["rule"] == "PercentilePruner"
+    for t in study.trials:
+        if t.state.name == "COMPLETE":
+            s = t.user_attrs["scores"]
+            assert t.value == pytest.approx(s["style"] + 0.5 * s["content"])
+    capsys.readouterr()
+    assert main(["show", "painting", "--storage", _url(tmp_path)]) == 0
+    assert "best trials" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
+    _files(tmp_path)
+    args = _args(tmp_path, 2)
+    args[args.index("--style") + 1] = str(tmp_path / "missing.jpg")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tuner: error: ") and "no such file" in err and err.count("\n") == 1
+    assert main(["show", "nosuch", "--storage", _url(tmp_path)]) == 2
+    assert "no study database" in capsys.readouterr().err
+
+
+def test_a_nan_trial_fails_alone_and_the_study_goes_on(tmp_path):
+    from tuner.search import SearchOptions, prepare, work
+
+    _files(tmp_path)
+    options = SearchOptions(style=str(tmp_path / "painting.png"), content=(str(tmp_path / "photos"),), size=32,
+                            steps=6, trials=3, storage=_url(tmp_path), networks=("tiny",), judge_network="tiny",
+                            noise_limit=10.0, seed=0, quiet=True)
+    prep = prepare(options)
+    # Far above the search range: the loss overflows float32 at the first step.
+    prep.study.enqueue_trial({"style_ratio": 1e38, "tiny.w.conv1": 100.0})
+    work(prep, 4)
+    study = _study(tmp_path)
+    states = _states(study)
+    assert len(states.get("FAIL", [])) == 1
+    failed = study.trials[states["FAIL"][0]]
+    assert failed.params["style_ratio"] == 1e38
+    assert "loss became" in failed.user_attrs["fail_reason"]
+    assert _finished(study) == 4
+
+
+def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters(tmp_path):
+    from tuner.search import SearchOptions, prepare, work
+
+    _files(tmp_path)
+    options = SearchOptions(style=str(tmp_path / "painting.png"), content=(str(tmp_path / "photos"),), size=32,
+                            steps=6, trials=2, storage=_url(tmp_path), networks=("tiny",), judge_network="tiny",
+                            noise_limit=10.0, seed=0, quiet=True)
+    prep = prepare(options)
+    prep.objective.should_abort = lambda: True  # as if Ctrl-C arrived during the first step
+    with pytest.raises(KeyboardInterrupt):
+        work(prep, 2)
+    study = _study(tmp_path)
+    first = study.trials[0]
+    assert first.state.name == "FAIL" and "interrupted" in first.user_attrs["fail_reason"]
+    waiting = [t for t in study.trials if t.state.name == "WAITING"]
+    assert len(waiting) >= 1 and any(t.params == first.params for t in waiting)
+    prep.objective.should_abort = None
+    work(prep, 3)  # the two other recipes, then the re-queued one
+    study = _study(tmp_path)
+    assert _finished(study) == 3
+    rerun = [t for t in study.trials if t.system_attrs.get("failed_trial") == first.number]
+    assert len(rerun) == 1 and rerun[0].state.name in ("COMPLETE", "PRUNED") and rerun[0].params == first.params
+    assert "fail_reason" not in rerun[0].user_attrs and rerun[0].user_attrs.get("recipe") == "tf_tutorial"
+
+
+def _cli(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "tuner.cli", *args]
+
+
+def _wait_for(pred, timeout: float, what: str, proc=None):
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the search exited ({proc.returncode}) before {what}: {proc.stderr.read()}")
+        try:
+            if pred():
+                return
+        except (reader.StorageError, KeyError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_kill_9_mid_trial_loses_nothing_and_the_killed_trial_is_rerun(tmp_path):
+    _files(tmp_path)
+    args = _args(tmp_path, 4, "--heartbeat", "1", steps=30)
+    proc = subprocess.Popen(_cli(args), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        def one_done_and_one_mid_run():
+            study = _study(tmp_path)
+            s = _states(study)
+            return (len(s.get("COMPLETE", [])) >= 1 and len(s.get("RUNNING", [])) == 1
+                    and "style_config" in study.trials[s["RUNNING"][0]].user_attrs)  # past suggest, optimising
+        _wait_for(one_done_and_one_mid_run, 300, "a finished trial and a running one", proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    study = _study(tmp_path)
+    before = {t.number: t.values for t in study.trials if t.state.name == "COMPLETE"}
+    killed = _states(study)["RUNNING"][0]
+    killed_params = study.trials[killed].params
+
+    result = subprocess.run(_cli(args), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    study = _study(tmp_path)
+    states = _states(study)
+    assert _finished(study) == 4
+    assert "RUNNING" not in states and "WAITING" not in states
+    # Finished trials kept as they were; the killed one marked failed and run again with its parameters.
+    assert all(study.trials[n].values == v for n, v in before.items())
+    assert study.trials[killed].state.name == "FAIL"
+    reruns = [t for t in study.trials if t.system_attrs.get("failed_trial") == killed]
+    assert len(reruns) == 1 and reruns[0].params == killed_params
+    assert reruns[0].state.name in ("COMPLETE", "PRUNED")
+
+
+@pytest.mark.slow
+def test_two_worker_processes_share_one_sqlite_study(tmp_path):
+    _files(tmp_path)
+    result = subprocess.run(_cli(_args(tmp_path, 6, "--jobs", "2", steps=12)), cwd=tmp_path, capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    study = _study(tmp_path)
+    assert 6 <= _finished(study) <= 7  # a worker may start one trial as the other finishes the last
+    pids = {t.user_attrs.get("worker_pid") for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")}
+    assert len(pids) == 2 and os.getpid() not in pids
+    assert result.stdout.count("trial ") >= 6  # one line per finished trial, printed by the parent
+    numbers = [t.number for t in study.trials]
+    assert len(numbers) == len(set(numbers))
+
+
+def test_demo_runs_a_short_search_of_the_bundled_example_under_its_own_name():
+    import tuner.demo as demo
+    from tuner.cli import build_parser
+
+    args = build_parser().parse_args(demo.demo_args())
+    assert Path(args.style).name == "monet.jpg" and Path(args.style).exists()
+    assert args.study == "monet-demo" and args.networks == "vgg16_hed"
+    assert args.storage == reader.DEFAULT_STORAGE
+    # Short: the whole demo is a few minutes of proxy runs on 2 cores.
+    assert args.trials * args.photos * args.steps * (args.size / 128) ** 2 <= 8 * 2 * 30

@@ -1,0 +1,120 @@
+"""The search space: suggest -> valid StyleConfig, recipes translated exactly, calibration sane."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+import pytest
+
+from nst.config import RECIPES, StyleConfig
+from tests.conftest import synthetic_painting, synthetic_photo
+from tuner.space import (
+    W_HI,
+    W_LO,
+    SearchSpace,
+    SpaceError,
+    available_networks,
+    calibrate,
+    recipe_params,
+    suggest,
+    to_config,
+)
+
+
+@pytest.fixture(scope="module")
+def space() -> SearchSpace:
+    photos = np.stack([synthetic_photo(32, seed=i) for i in range(2)])
+    return SearchSpace(("tiny",), calibrate(["tiny"], photos, synthetic_painting(64)))
+
+
+def _effective(cfg: StyleConfig) -> dict[str, float]:
+    """Weights relative to the content weight: what the optimiser actually balances."""
+    out = {f"style:{n}": cfg.style_weight * w / cfg.content_weight for n, w in cfg.style_layers if w > 0}
+    out["tv"] = cfg.tv_weight / cfg.content_weight
+    return out
+
+
+def test_calibration_is_positive_and_finite_for_every_layer_and_pooling(space):
+    for pooling in ("avg", "max"):
+        cal = space.calibration["tiny"][pooling]
+        assert set(cal.style) == {"conv1", "conv2", "conv3"}
+        assert all(v > 0 and math.isfinite(v) for v in [*cal.style.values(), *cal.content.values(), cal.tv])
+
+
+def test_random_suggestions_are_valid_configs_that_switch_layers_off(space):
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen_sizes = set()
+    for _ in range(30):
+        trial = study.ask()
+        cfg = suggest(trial, space)
+        assert isinstance(cfg, StyleConfig) and cfg.network == "tiny"
+        assert cfg.content_weight == 1.0 and cfg.init == "content"
+        shares = {n: trial.params[f"tiny.w.{n}"] for n in ("conv1", "conv2", "conv3")}
+        expected = [n for n, v in shares.items() if v >= 0.1] or [max(shares, key=shares.get)]
+        assert [n for n, _ in cfg.style_layers] == expected
+        seen_sizes.add(len(cfg.style_layers))
+        study.tell(trial, 0.0)
+    assert len(seen_sizes) > 1  # layers do get switched off and on
+
+
+def test_equal_shares_weight_each_layer_by_its_starting_magnitude(space):
+    cal = space.calibration["tiny"]["avg"]
+    cfg = to_config(space, "tiny", "avg", "conv2", {"conv1": 1.0, "conv2": 1.0, "conv3": 1.0}, 2.0, 0.1, 1.0)
+    # Each layer's term at the start (weight x magnitude) is the same third of R x content energy.
+    for name, w in cfg.style_layers:
+        assert cfg.style_weight * w * cal.style[name] == pytest.approx(2.0 * cal.content["conv2"] / 3)
+    assert cfg.tv_weight * cal.tv == pytest.approx(0.1 * cal.content["conv2"])
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_recipes_translate_to_parameters_that_rebuild_the_same_loss(space, name):
+    from nst.config import adapt_config
+
+    params, notes = recipe_params(RECIPES[name], space)
+    assert any("tiny" in n for n in notes)  # the network swap is reported
+    trial = optuna.trial.FixedTrial(params)
+    rebuilt = suggest(trial, space)
+    original = adapt_config(RECIPES[name], "tiny")
+    want, got = _effective(original), _effective(rebuilt)
+    clipped = " ".join(notes)
+    for key, value in got.items():
+        if key == "tv" and ("tv ratio" in clipped or original.tv_weight == 0):
+            continue
+        if "style ratio" in clipped and key.startswith("style:"):
+            continue
+        assert value == pytest.approx(want[key], rel=1e-6), key
+    dropped = set(want) - set(got)
+    assert all(k.startswith("style:") for k in dropped)
+
+
+def test_the_largest_recipe_layer_sits_at_the_top_of_the_share_range(space):
+    params, _ = recipe_params(StyleConfig(network="tiny", content_layer="conv2",
+                                          style_layers=(("conv1", 1.0), ("conv2", 1.0))), space)
+    shares = [params[f"tiny.w.{n}"] for n in ("conv1", "conv2", "conv3")]
+    assert max(shares) == pytest.approx(W_HI)
+    assert params["tiny.w.conv3"] == W_LO  # not in the recipe: off
+
+
+def test_space_round_trips_through_json(space):
+    import json
+
+    again = SearchSpace.from_dict(json.loads(json.dumps(space.to_dict())))
+    assert again.networks == space.networks
+    assert again.calibration["tiny"]["max"] == space.calibration["tiny"]["max"]
+
+
+def test_default_networks_leave_out_random_weights_and_say_why():
+    names, skipped = available_networks()
+    assert "tiny" not in names and "random" not in names
+    assert "tests only" in skipped["tiny"]
+    assert available_networks(["tiny"]) == (("tiny",), {})
+
+
+def test_unavailable_networks_are_refused_with_the_reason(monkeypatch):
+    import tuner.space as sp
+
+    monkeypatch.setattr(sp, "weights_available", lambda name: (False, f"{name}.h5 not in /nowhere"))
+    with pytest.raises(SpaceError, match="vgg19.h5 not in /nowhere"):
+        available_networks(["vgg19"])

@@ -1,0 +1,377 @@
+"""``trainer``: train the feed-forward style network from the study's winning settings, use it, export it.
+
+Usage::
+
+    trainer fit --from-study best --data ~/coco/train2017            # the chosen (or best) trial of the newest study
+    trainer fit --from-study monet:12 --data photos/ --name monet12 --network fast
+    trainer fit --config cfg.json --style examples/monet.jpg --data photos/ --steps 2000
+    trainer fit --name monet12                                         # resume where it stopped
+    trainer stylize monet12 photo.jpg holiday/ -o out/ [--preserve-colors]
+    trainer export monet12 --format tflite
+
+Runs live in ``studies/runs/NAME/`` (``--runs-dir``); each describes itself, so
+``stylize`` and ``export`` need only its name. Each subcommand's ``--help`` explains its flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tuner.cliutil import OneLineParser, float_in, int_in, run_main
+
+FIT_EPILOG = """\
+examples:
+  trainer fit --from-study best --data ~/coco/train2017
+  trainer fit --from-study monet:12 --data photos/ --network fast --width 0.5 --steps 5000
+  trainer fit --config cfg.json --style examples/monet.jpg --data photos/ --name monet-test
+  trainer fit --name monet-test --steps 8000      # resume, and train longer
+
+Where the loss comes from: --from-study best (the trial a person chose in the dashboard
+or with `tuner choose`, else the study's best by the documented rule, in the most
+recently active study), --from-study STUDY, --from-study STUDY:TRIAL, or --config
+with --style. The loss is the study's, computed by the same code.
+
+Data: any folder tree of photos; Johnson et al. used MS-COCO (80k photos, 256 px crops,
+batch 4, 40k steps). Unreadable files are skipped and counted.
+
+Running `trainer fit --name NAME` on an existing run resumes from its newest checkpoint
+with the settings in its run.json (only --steps and --data may change). Ctrl-C saves a
+checkpoint and prints the command that resumes.
+
+On this 2-core CPU a 256 px step of the full johnson network with vgg16_hed takes
+several seconds; for a first look use --size 128 --batch 2 --steps 500, or --network
+fast. A GPU makes the paper's 40k steps a matter of hours.
+"""
+
+STYLIZE_EPILOG = """\
+examples:
+  trainer stylize monet12 photo.jpg -o photo-monet.png
+  trainer stylize monet12 holiday/ more.jpg -o out/       # folders are searched recursively
+  trainer stylize monet12 big.tif -o big-monet.png --memory-mb 512 --preserve-colors
+
+Pictures bigger than the memory budget are processed in overlapping tiles that share
+the whole picture's normalisation statistics, so no seams appear.
+"""
+
+EXPORT_EXAMPLES = """\
+examples:
+  trainer export monet12 --format tflite              # studies/runs/monet12/export/model.tflite
+  trainer export monet12 --format savedmodel -o /tmp/monet_savedmodel
+
+The exported file is loaded back (TFLite: with the TFLite interpreter) and compared
+with the network on a test photo before it is kept.
+"""
+
+
+def _runs_dir(args: argparse.Namespace) -> str:
+    return args.runs_dir
+
+
+# -- fit -----------------------------------------------------------------------------------------
+
+_FIT_DEFAULTS: dict[str, Any] = {"arch": "johnson", "width": 1.0, "size": 256, "batch": 4, "steps": 40_000, "lr": 1e-3,
+                                 "seed": 0, "preview_every": 500, "checkpoint_every": 500, "keep_checkpoints": 3,
+                                 "preview_size": 0, "precompute": False}
+_ARG_OF = {"arch": "network", "preview_every": "preview_every", "precompute": "precompute_features"}
+
+
+def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the user typed (argparse defaults are None so we can tell)."""
+    out = {}
+    for key in _FIT_DEFAULTS:
+        value = getattr(args, _ARG_OF.get(key, key))
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _resolve_source(args: argparse.Namespace) -> dict[str, Any]:
+    """Config, painting bytes, source record and preview photos, from a study or a config file."""
+    from nst.config import StyleConfig
+    from nst.errors import StyletuneError
+    from nst.images import bundled_photos, load_image
+
+    if args.from_study:
+        from tuner import reader
+
+        resolved = reader.resolve(args.from_study, args.storage, args.artifacts)
+        rec = resolved.record
+        style_bytes = reader.read_artifact(args.storage, rec["style_artifact"], args.artifacts)
+        photos = {}
+        for name, artifact in (rec.get("content_artifacts") or {}).items():
+            reader.check_name(name, "test photo name")
+            photos[name] = reader.read_image_artifact(args.storage, artifact, args.artifacts)
+        gatys = None
+        storage = reader.open_storage(args.storage)
+        study = reader.load_study(storage, resolved.study_name)
+        for t in study.get_trials(deepcopy=False):
+            if t.number == resolved.trial_number:
+                gatys = t.user_attrs.get(reader.SCORES_ATTR)
+        source = {"kind": "study", "spec": args.from_study, "study": resolved.study_name,
+                  "trial": resolved.trial_number, "storage": args.storage, "artifacts": args.artifacts,
+                  "style_name": rec.get("style_name"), "style_sha256": resolved.style_sha256,
+                  "judge": rec.get("judge"), "proxy_size": rec.get("proxy_size"),
+                  "gatys_scores": gatys if isinstance(gatys, dict) else None}
+        return {"config": resolved.config, "style_bytes": style_bytes, "style_suffix": ".png",
+                "source": source, "photos": photos, "default_name": f"{resolved.study_name}-t{resolved.trial_number}"}
+    if not args.config or not args.style:
+        raise StyletuneError("say where the loss comes from: --from-study best|STUDY|STUDY:TRIAL, "
+                             "or --config cfg.json together with --style PAINTING")
+    config = StyleConfig.load(args.config)
+    load_image(args.style)  # refuses a broken painting with a one-line reason
+    style_path = Path(args.style)
+    photo_paths = [Path(p) for p in args.preview] if args.preview else list(bundled_photos().values())
+    photos = {}
+    for p in photo_paths:
+        photos[p.stem] = load_image(p, max_side=1024)
+    source = {"kind": "config", "spec": f"{args.config}|{args.style}", "config_file": str(Path(args.config).resolve()),
+              "style_file": str(style_path.resolve()), "study": None, "trial": None, "storage": None, "judge": None,
+              "gatys_scores": None}
+    return {"config": config, "style_bytes": style_path.read_bytes(), "style_suffix": style_path.suffix or ".png",
+            "source": source, "photos": photos, "default_name": style_path.stem}
+
+
+def _check_resume(info: dict[str, Any], args: argparse.Namespace, explicit: dict[str, Any]) -> None:
+    from nst.errors import StyletuneError
+
+    recorded = info["settings"]
+    for key, value in explicit.items():
+        if key == "steps":
+            continue
+        if recorded.get(key) != value:
+            flag = "--" + _ARG_OF.get(key, key).replace("_", "-")
+            raise StyletuneError(f"run {info['name']} was made with {flag} {recorded.get(key)}, not {value}; "
+                                 f"drop the flag to resume, or start a new run with another --name")
+    src = info.get("source", {})
+    if args.from_study and args.from_study != src.get("spec"):
+        raise StyletuneError(f"run {info['name']} was trained from {src.get('spec')!r}, not --from-study {args.from_study}; "
+                             "drop the flag to resume, or choose another --name")
+    if args.config and src.get("kind") == "config" and str(Path(args.config).resolve()) != src.get("config_file"):
+        raise StyletuneError(f"run {info['name']} was trained from {src.get('config_file')}; drop --config to resume")
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from nst.errors import StyletuneError
+    from trainer.data import scan_photos
+    from trainer.fit import Settings, Trainer, create_run
+    from trainer.runs import RunFolder
+    from tuner.reader import check_name
+
+    explicit = _explicit_settings(args)
+    runs_dir = Path(_runs_dir(args))
+    resume_flags = f" --runs-dir {shlex.quote(str(runs_dir))}" if args.runs_dir != "studies/runs" else ""
+
+    if args.name:
+        check_name(args.name, "run name")
+    existing = RunFolder(runs_dir / args.name) if args.name else None
+    if existing is not None and existing.path.exists() and not existing.exists():
+        raise StyletuneError(f"{existing.path} exists but is not a training run (no run.json); choose another --name")
+
+    if existing is not None and existing.exists():
+        info = existing.read_info()
+        _check_resume(info, args, explicit)
+        run = existing
+        if "steps" in explicit and explicit["steps"] != info["settings"]["steps"]:
+            info["settings"]["steps"] = explicit["steps"]
+            run.write_info(info)
+        done = run.checkpoint_steps()
+        print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info['settings']['steps']} "
+              f"(loss from {info['source'].get('spec')})", file=sys.stderr)
+    else:
+        settings_kw = {**_FIT_DEFAULTS, **explicit}
+        if args.feature_cache:
+            settings_kw["feature_cache"] = args.feature_cache
+        if not args.data:
+            raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
+        settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
+        src = _resolve_source(args)
+        name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
+        run = RunFolder(runs_dir / name)
+        if run.path.exists():
+            raise StyletuneError(f"a run named {name} already exists in {runs_dir}; resume it with "
+                                 f"`trainer fit --name {name}{resume_flags}` or give a new --name")
+        scan = scan_photos(args.data, progress=not args.quiet)
+        print(scan.describe(), file=sys.stderr)
+        command = "trainer " + " ".join(shlex.quote(a) for a in (args.argv or []))
+        create_run(run, settings, src["config"], style_bytes=src["style_bytes"], style_suffix=src["style_suffix"],
+                   source=src["source"], photos=src["photos"], scan=scan, command=command)
+        print(f"new run {run.name} in {run.path}", file=sys.stderr)
+
+    args.resume_hint = f"trainer fit --name {run.name}{resume_flags}"
+    trainer = Trainer(run, progress=not args.quiet, data=args.data)
+    trainer.train()
+    out = trainer.finish()
+    line = f"trained {run.name} to step {trainer.step}; model: {run.model_file}"
+    if "trained" in out:
+        t, g = out["trained"], out.get("gatys") or {}
+        line += "; judge " + ", ".join(f"{k} {t[k]:.3f}" + (f" (gatys {g[k]:.3f})" if k in g else "") for k in sorted(t))
+    elif "note" in out:
+        line += f"; {out['note']}"
+    print(line)
+    return 0
+
+
+# -- stylize -------------------------------------------------------------------------------------
+
+
+def _collect_inputs(paths: Sequence[str]) -> list[tuple[Path, Path]]:
+    """``(file, relative output path)`` for every input; folders are searched recursively."""
+    from nst.errors import ImageError
+    from trainer.data import scan_photos
+
+    out: list[tuple[Path, Path]] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            scan = scan_photos(p, progress=False)
+            if scan.skipped:
+                print(f"skipping {len(scan.skipped)} unreadable file(s) in {p}, e.g. {scan.skipped[0][0]}: "
+                      f"{scan.skipped[0][1]}", file=sys.stderr)
+            out += [(Path(f), Path(p.name) / Path(f).relative_to(p)) for f in scan.files]
+        elif p.exists():
+            out.append((p, Path(p.name)))
+        else:
+            raise ImageError(f"{raw}: no such file or folder")
+    return out
+
+
+def _stylize(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from nst.errors import StyletuneError
+    from nst.images import load_image, save_image
+    from trainer.runs import run_path
+    from trainer.stylize import load_stylizer
+
+    run_path(args.run, _runs_dir(args))  # a wrong run name fails before any work
+    inputs = _collect_inputs(args.inputs)
+    out = Path(args.output)
+    single_file = len(inputs) == 1 and Path(args.inputs[0]).is_file() and out.suffix.lower() in (
+        ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+    if not single_file and out.exists() and not out.is_dir():
+        raise StyletuneError(f"{out} is a file; with several inputs -o must be a folder")
+    for path, _ in inputs:  # refuse a broken named file before writing anything
+        if Path(path) in {Path(a) for a in args.inputs}:
+            load_image(path)
+    stylizer, info = load_stylizer(args.run, _runs_dir(args), step=args.step, memory_mb=args.memory_mb)
+    targets = [(src, out if single_file else (out / rel).with_suffix(".png")) for src, rel in inputs]
+    bar = tqdm(total=len(targets), desc=f"stylize ({info['name']}, step {info['checkpoint_step']})", unit="photo",
+               disable=args.quiet, dynamic_ncols=True)
+    tiled = 0
+    try:
+        for src, dst in targets:
+            img = load_image(src)
+            tiles = stylizer.n_tiles(*img.shape[:2])
+            tiled += tiles > 1
+            bar.set_postfix(file=src.name[-30:], tiles=tiles, refresh=False)
+            save_image(dst, stylizer(img, preserve=args.preserve_colors))
+            bar.update(1)
+    finally:
+        bar.close()
+    where = targets[0][1] if single_file else out
+    print(f"wrote {len(targets)} picture(s) to {where}" + (f" ({tiled} processed in tiles)" if tiled else ""))
+    return 0
+
+
+# -- export --------------------------------------------------------------------------------------
+
+
+def _export(args: argparse.Namespace) -> int:
+    from trainer.export import export
+    from trainer.runs import RunFolder, run_path
+    from trainer.stylize import load_stylizer
+
+    stylizer, info = load_stylizer(args.run, _runs_dir(args), step=args.step)
+    run = RunFolder(run_path(args.run, _runs_dir(args)))
+    record = export(run, stylizer.model, stylizer.arch, args.format, args.output)
+    print(f"wrote {record['path']} ({record['bytes'] / 1e6:.1f} MB, step {info['checkpoint_step']}); "
+          f"verified on {record['test_photo']} {record['test_shape'][1]}x{record['test_shape'][0]}: "
+          f"max difference {record['max_abs_diff']:.2g} (allowed {record['tolerance']:g})")
+    return 0
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from trainer.nets import ARCHS
+    from tuner.reader import DEFAULT_STORAGE
+
+    parser = OneLineParser(prog="trainer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=OneLineParser)
+    raw = argparse.RawDescriptionHelpFormatter
+
+    f = sub.add_parser("fit", help="train (or resume) a feed-forward network", formatter_class=raw,
+                       description="Train the feed-forward network with a study's loss, or resume a run.",
+                       epilog=FIT_EPILOG)
+    f.add_argument("--from-study", metavar="SPEC", help="best | STUDY | STUDY:TRIAL")
+    f.add_argument("--storage", default=DEFAULT_STORAGE, help=f"study storage URL (default {DEFAULT_STORAGE})")
+    f.add_argument("--artifacts", help="artifact folder for a non-SQLite storage")
+    f.add_argument("--config", help="StyleConfig JSON (with --style), instead of --from-study")
+    f.add_argument("--style", help="the painting, with --config")
+    f.add_argument("--preview", nargs="+", metavar="PHOTO", help="photos to preview on (default: the study's test photos, "
+                   "or scikit-image's bundled photos with --config)")
+    f.add_argument("--data", help="folder tree of training photos (e.g. COCO train2017)")
+    f.add_argument("--name", help="run name (default: STUDY-tTRIAL-NETWORK or STYLE-NETWORK)")
+    f.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
+    f.add_argument("--network", choices=ARCHS, default=None, help="johnson (default) or fast (separable, half resolution)")
+    f.add_argument("--width", type=float_in(0.01, 8, "--width"), default=None, help="channel multiplier (default 1)")
+    f.add_argument("--size", type=int_in(32, 2048, "--size"), default=None,
+                   help="training crop in pixels, a multiple of 8 (default 256, as in the paper)")
+    f.add_argument("--batch", type=int_in(1, 256, "--batch"), default=None, help="crops per step (default 4)")
+    f.add_argument("--steps", type=int_in(1, 10_000_000, "--steps"), default=None, help="training steps (default 40000)")
+    f.add_argument("--lr", type=float_in(1e-7, 0.5, "--lr"), default=None, help="Adam learning rate (default 1e-3)")
+    f.add_argument("--seed", type=int_in(0, 2**31 - 1, "--seed"), default=None, help="weights and data order (default 0)")
+    f.add_argument("--preview-every", type=int_in(1, 10_000_000, "--preview-every"), default=None,
+                   help="steps between previews (default 500)")
+    f.add_argument("--checkpoint-every", type=int_in(1, 10_000_000, "--checkpoint-every"), default=None,
+                   help="steps between checkpoints (default 500)")
+    f.add_argument("--keep-checkpoints", type=int_in(1, 1000, "--keep-checkpoints"), default=None,
+                   help="newest checkpoints kept (default 3)")
+    f.add_argument("--preview-size", type=int_in(32, 2048, "--preview-size"), default=None,
+                   help="longest side of previews and results (default: the training size)")
+    f.add_argument("--precompute-features", action="store_const", const=True, default=None,
+                   help="cache the content features of every photo on disk (fixed centre crops; see docs/trainer.md)")
+    f.add_argument("--feature-cache", help="where cached features live (default studies/cache/content-features)")
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    f.set_defaults(func=_fit)
+
+    s = sub.add_parser("stylize", help="stylise photos or folders with a trained run", formatter_class=raw,
+                       description="Stylise photos (any size) with a trained network.", epilog=STYLIZE_EPILOG)
+    s.add_argument("run", metavar="RUN", help="run name (in --runs-dir) or run folder path")
+    s.add_argument("inputs", nargs="+", metavar="INPUT", help="photos or folders of photos")
+    s.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    s.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours (luminance-only transfer)")
+    s.add_argument("--memory-mb", type=float_in(64, 1_000_000, "--memory-mb"), default=1024,
+                   help="memory budget of one pass; larger pictures are tiled (default 1024)")
+    s.add_argument("--step", type=int_in(0, 10**9, "--step"), help="use this checkpoint instead of the newest")
+    s.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=_stylize)
+
+    e = sub.add_parser("export", help="export a run as SavedModel or TFLite (verified)", formatter_class=raw,
+                       description="Export a trained network and check the export reproduces it.",
+                       epilog=EXPORT_EXAMPLES)
+    e.add_argument("run", metavar="RUN", help="run name (in --runs-dir) or run folder path")
+    e.add_argument("--format", choices=("savedmodel", "tflite"), required=True)
+    e.add_argument("-o", "--output", help="where to write (default RUN/export/saved_model or RUN/export/model.tflite)")
+    e.add_argument("--step", type=int_in(0, 10**9, "--step"), help="use this checkpoint instead of the newest")
+    e.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
+    e.set_defaults(func=_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    parser.set_defaults(argv=argv)
+    return run_main("trainer", parser, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,361 @@
+"""The feed-forward image transformation networks.
+
+``johnson``
+    Johnson, Alahi & Fei-Fei (2016), "Perceptual losses for real-time style transfer and
+    super-resolution", supplementary table 1, with three changes everyone who trains it
+    today makes:
+
+    * instance normalisation instead of batch normalisation (Ulyanov, Vedaldi & Lempitsky
+      2016, "Instance normalization: the missing ingredient for fast stylization"), which
+      makes each picture's contrast independent of the rest of the batch;
+    * reflection padding before every convolution instead of zero padding, so borders do
+      not darken;
+    * nearest-neighbour upsampling followed by a convolution instead of a transposed
+      (fractionally strided) convolution. A stride-2 transposed convolution with a 3x3
+      kernel covers output pixels unevenly and prints a checkerboard on flat areas (Odena,
+      Dumoulin & Olah 2016, "Deconvolution and checkerboard artifacts"); resizing first
+      spreads every input pixel evenly.
+
+    Layout: 9x9 conv (32) → 3x3 stride-2 conv (64) → 3x3 stride-2 conv (128) → five
+    residual blocks (128) → upsample + 3x3 conv (64) → upsample + 3x3 conv (32) → 9x9 conv
+    (3) → sigmoid, so the output is an image in ``[0, 1]`` as the losses expect.
+
+``fast``
+    The same layout made cheap for CPUs and phones, following the practical techniques
+    collected in Fritz AI's write-ups on mobile style transfer: every convolution is
+    depthwise-separable (MobileNets, Howard et al. 2017: a per-channel k x k filter then a
+    1x1 mix, about ``k^2`` times fewer multiplies for wide layers); the input is first
+    reduced to half resolution and the result is upsampled by 2 at the end, so the whole
+    trunk sees a quarter of the pixels. The half-resolution step is a 2x2 average, which is
+    *exactly* bilinear interpolation at scale 1/2 with half-pixel centres (the sample
+    points fall in the middle of each 2x2 block); the final step is bilinear upsampling.
+
+``width`` multiplies every channel count (``0.125`` gives the 4/8/16-channel networks the
+tests use). Spatial sizes must be multiples of :func:`size_factor` (4 for johnson, 8 for
+fast); :mod:`trainer.stylize` pads any other size by reflection and crops the result.
+
+Every normalisation layer can take its statistics from outside (``fixed_stats=True``):
+that is how :mod:`trainer.stylize` processes a large photo in tiles that all normalise
+with the statistics of the whole picture, so the tiles agree and no seam appears.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+ARCHS = ("johnson", "fast")
+_BASE = (32, 64, 128)
+N_RESIDUAL = 5
+
+
+def size_factor(arch: str) -> int:
+    """Input height and width must be multiples of this (total downsampling of the trunk)."""
+    return {"johnson": 4, "fast": 8}[check_arch(arch)]
+
+
+def check_arch(arch: str) -> str:
+    from nst.errors import ConfigError
+
+    if arch not in ARCHS:
+        raise ConfigError(f"unknown network {arch!r}; choose one of {', '.join(ARCHS)}")
+    return arch
+
+
+def channels(width: float) -> tuple[int, int, int]:
+    return tuple(max(2, round(c * width)) for c in _BASE)  # type: ignore[return-value]
+
+
+@keras.saving.register_keras_serializable(package="styletune")
+class ReflectionPad(keras.layers.Layer):
+    """Pad height and width by mirroring the picture (no dark border as with zeros)."""
+
+    def __init__(self, pad: int, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = int(pad)
+
+    def call(self, x):
+        p = self.pad
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, shape):
+        def grow(n):
+            return None if n is None else n + 2 * self.pad
+
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+@keras.saving.register_keras_serializable(package="styletune")
+class Upsample2x(keras.layers.Layer):
+    """Double height and width by nearest-neighbour or bilinear (half-pixel centres) resizing.
+
+    Keras's ``UpSampling2D`` loses the static channel count under a dynamic input size,
+    which stops the TFLite converter from lowering the next convolution to a builtin;
+    ``tf.image.resize`` keeps it. (styletune runs Keras on its TensorFlow backend only.)
+    """
+
+    def __init__(self, interpolation: str = "nearest", **kwargs):
+        super().__init__(**kwargs)
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"interpolation must be 'nearest' or 'bilinear', not {interpolation!r}")
+        self.interpolation = interpolation
+
+    def call(self, x):
+        import tensorflow as tf
+
+        return tf.image.resize(x, tf.shape(x)[1:3] * 2, method=self.interpolation)
+
+    def compute_output_shape(self, shape):
+        def grow(n):
+            return None if n is None else 2 * n
+
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "interpolation": self.interpolation}
+
+
+def moments(x):
+    """Mean and variance over height and width, ``(B, 1, 1, C)``, averaged rows first, then columns.
+
+    Mathematically the plain mean over all pixels. The two stages matter for TFLite, whose
+    MEAN kernel sums in float32 one element after another: over a million pixels that
+    loses about 1e-2 of the result (measured: outputs off by 0.04 at 1000x1000), while
+    two means of about a thousand elements each stay within 1e-4.
+    """
+    mean = ops.mean(ops.mean(x, axis=1, keepdims=True), axis=2, keepdims=True)
+    sq = ops.square(x - mean)
+    variance = ops.mean(ops.mean(sq, axis=1, keepdims=True), axis=2, keepdims=True)
+    return mean, variance
+
+
+@keras.saving.register_keras_serializable(package="styletune")
+class InstanceNorm(keras.layers.Layer):
+    """Instance normalisation (Ulyanov et al. 2016) with a learned scale and shift per channel.
+
+    Normally each picture is normalised by its own mean and variance over height and width.
+    Given ``mean`` and ``variance`` (shape ``(B, 1, 1, C)``) it uses those instead, so
+    tiles of one large picture can share the statistics of the whole.
+    """
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        c = input_shape[-1]
+        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
+
+    def call(self, x, mean=None, variance=None):
+        if mean is None:
+            mean, variance = moments(x)
+        return (x - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+class _Builder:
+    """Assembles either architecture; ``fixed_stats`` adds a mean and variance input per norm layer."""
+
+    def __init__(self, separable: bool, fixed_stats: bool):
+        self.separable = separable
+        self.fixed_stats = fixed_stats
+        self.stat_inputs: list[keras.KerasTensor] = []
+        self.n = 0
+
+    def _name(self, kind: str) -> str:
+        self.n += 1
+        return f"{kind}{self.n}"
+
+    def conv(self, x, filters: int, kernel: int, stride: int = 1, bias: bool = True):
+        if kernel > 1:
+            x = ReflectionPad(kernel // 2, name=self._name("pad"))(x)
+        if self.separable:
+            return keras.layers.SeparableConv2D(filters, kernel, strides=stride, padding="valid", use_bias=bias,
+                                                name=self._name("sepconv"))(x)
+        return keras.layers.Conv2D(filters, kernel, strides=stride, padding="valid", use_bias=bias,
+                                   name=self._name("conv"))(x)
+
+    def norm(self, x):
+        name = self._name("norm")
+        layer = InstanceNorm(name=name)
+        if not self.fixed_stats:
+            return layer(x)
+        c = x.shape[-1]
+        mean = keras.Input((1, 1, c), name=f"{name}_mean")
+        var = keras.Input((1, 1, c), name=f"{name}_var")
+        self.stat_inputs += [mean, var]
+        return layer(x, mean=mean, variance=var)
+
+    # A bias just before instance normalisation is subtracted again with the mean: it has
+    # no effect and a gradient of exactly zero, which Adam would turn into random +-lr
+    # steps from rounding noise. So convolutions that feed a norm layer have none.
+    def conv_norm_relu(self, x, filters: int, kernel: int, stride: int = 1):
+        x = self.norm(self.conv(x, filters, kernel, stride, bias=False))
+        return keras.layers.ReLU(name=self._name("relu"))(x)
+
+    def residual(self, x, filters: int):
+        y = self.conv_norm_relu(x, filters, 3)
+        y = self.norm(self.conv(y, filters, 3, bias=False))
+        return keras.layers.Add(name=self._name("add"))([x, y])
+
+    def upsample_conv(self, x, filters: int):
+        x = Upsample2x("nearest", name=self._name("up"))(x)
+        return self.conv_norm_relu(x, filters, 3)
+
+
+def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: bool = False,
+                  input_shape: Sequence[int | None] = (None, None, 3)) -> keras.Model:
+    """Build ``johnson`` or ``fast`` (see module docstring) with seeded initial weights.
+
+    With ``fixed_stats`` the model takes ``[image, mean_1, var_1, mean_2, ...]``, one pair
+    per normalisation layer in :func:`norm_layers` order; the weights are the same as the
+    plain model's (copy them with ``set_weights``).
+    """
+    check_arch(arch)
+    if not (0.01 <= width <= 8):
+        from nst.errors import ConfigError
+
+        raise ConfigError(f"width must be between 0.01 and 8, not {width}")
+    keras.utils.set_random_seed(seed)
+    c1, c2, c3 = channels(width)
+    b = _Builder(separable=(arch == "fast"), fixed_stats=fixed_stats)
+    image = keras.Input(tuple(input_shape), name="image")
+    x = image
+    if arch == "fast":
+        x = keras.layers.AveragePooling2D(2, name="half_res")(x)
+    x = b.conv_norm_relu(x, c1, 9)
+    x = b.conv_norm_relu(x, c2, 3, stride=2)
+    x = b.conv_norm_relu(x, c3, 3, stride=2)
+    for _ in range(N_RESIDUAL):
+        x = b.residual(x, c3)
+    x = b.upsample_conv(x, c2)
+    x = b.upsample_conv(x, c1)
+    x = b.conv(x, 3, 9)
+    if arch == "fast":
+        x = Upsample2x("bilinear", name="full_res")(x)
+    out = keras.layers.Activation("sigmoid", name="rgb")(x)
+    inputs = [image, *b.stat_inputs] if fixed_stats else image
+    return keras.Model(inputs, out, name=f"{arch}_w{width:g}")
+
+
+def norm_layers(model: keras.Model) -> list[InstanceNorm]:
+    return [layer for layer in model.layers if isinstance(layer, InstanceNorm)]
+
+
+def stats_model(model: keras.Model) -> keras.Model:
+    """``image -> [mean_1, var_1, mean_2, ...]``: the statistics each norm layer computes on a picture.
+
+    The outputs match the extra inputs of the ``fixed_stats`` model, in the same order.
+    Only the ``(B, 1, 1, C)`` moments leave the model, not the feature maps.
+    """
+    outputs = []
+    for layer in norm_layers(model):
+        mean, var = moments(layer.input)
+        outputs += [mean, var]
+    return keras.Model(model.inputs, outputs)
+
+
+def _layer_plan(arch: str) -> list[tuple[str, int]]:
+    """The spatial operations from input to output, as ``(kind, kernel)`` (residual skips add no reach)."""
+    plan: list[tuple[str, int]] = [("pool2", 2)] if arch == "fast" else []
+    plan += [("conv", 9), ("conv_s2", 3), ("conv_s2", 3)]
+    plan += [("conv", 3)] * (2 * N_RESIDUAL)
+    plan += [("up_nearest", 0), ("conv", 3), ("up_nearest", 0), ("conv", 3), ("conv", 9)]
+    if arch == "fast":
+        plan.append(("up_bilinear", 0))
+    return plan
+
+
+def receptive_radius(arch: str) -> int:
+    """How far (in input pixels) an output pixel can see: tiles need at least this margin.
+
+    Found by carrying the interval of input positions an output pixel depends on back
+    through every layer (a 3x3 stride-2 convolution maps output ``j`` to inputs
+    ``2j-1 .. 2j+1``; nearest upsampling maps ``i`` to ``i // 2``; ...), for outputs at
+    every offset of the stride grid, and taking the worst case. The resampling steps make
+    it a few pixels more than the textbook sum of ``(k - 1) / 2 x stride``.
+    """
+    plan = _layer_plan(check_arch(arch))
+    worst = 0
+    for i in range(64, 128):  # every residue modulo the total stride, away from the borders
+        lo, hi = i, i
+        for kind, k in reversed(plan):
+            if kind == "conv":
+                lo, hi = lo - k // 2, hi + k // 2
+            elif kind == "conv_s2":
+                lo, hi = 2 * lo - k // 2, 2 * hi - k // 2 + k - 1
+            elif kind == "up_nearest":
+                lo, hi = lo // 2, hi // 2
+            elif kind == "up_bilinear":
+                lo, hi = math.floor((lo - 0.5) / 2), math.floor((hi - 0.5) / 2) + 1
+            elif kind == "pool2":
+                lo, hi = 2 * lo, 2 * hi + 1
+        worst = max(worst, i - lo, hi - i)
+    return worst
+
+
+def count_params(model: keras.Model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+def graph_flops(fn, *specs) -> int:
+    """Floating-point operations in one call of a ``tf.function``, counted by TensorFlow's profiler.
+
+    The profiler adds up the registered cost of every op in the traced graph (2 per
+    multiply-add for convolutions and matrix products, including their gradient ops), so
+    for a training step it counts the forward and the backward pass.
+    """
+    import tensorflow as tf
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    graph = fn.get_concrete_function(*specs).graph if hasattr(fn, "get_concrete_function") else \
+        tf.function(fn).get_concrete_function(*specs).graph
+    opts = option_builder.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # the v1 profiler warns about its own deprecated internals
+    try:
+        return int(model_analyzer.profile(graph, options=opts).total_float_ops)
+    finally:
+        logger.setLevel(level)
+
+
+def conv_flops(arch: str, width: float, height: int, image_width: int) -> int:
+    """Forward FLOPs of the convolutions alone (2 per multiply-add), from the layer shapes.
+
+    Cheap (no tracing), so every run folder records it; normalisation, padding and
+    activations add a few percent that :func:`forward_flops` counts too.
+    """
+    model = build_network(arch, width, input_shape=(height, image_width, 3))
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D)):
+            _, h, w, cout = layer.output.shape
+            k = layer.kernel_size[0] * layer.kernel_size[1]
+            cin = layer.input.shape[-1]
+            if isinstance(layer, keras.layers.SeparableConv2D):
+                total += 2 * h * w * (k * cin + cin * cout)
+            else:
+                total += 2 * h * w * k * cin * cout
+    return int(total)
+
+
+def forward_flops(model: keras.Model, height: int, width: int) -> int:
+    """FLOPs of one forward pass on one ``height x width`` picture."""
+    import tensorflow as tf
+
+    return graph_flops(lambda x: model(x, training=False), tf.TensorSpec([1, height, width, 3], tf.float32))

@@ -1,0 +1,235 @@
+"""A training run's folder, which describes itself (nanoGPT keeps model args beside weights).
+
+``studies/runs/NAME/`` holds everything needed to resume, stylise, export or compare a
+run without the command line that made it::
+
+    run.json            settings, StyleConfig, network, data summary, where the config came from
+    style.<ext>         the painting, byte for byte (its sha256 is in run.json)
+    preview_photos/     the study's test photos the previews are made from
+    checkpoints/        step_<N>.npz: model weights, optimiser state, step (last few kept)
+    metrics.jsonl       one JSON line per step: loss, its terms, images per second
+    previews/           step_<N>.png: test photos (top) and the network's results (bottom)
+    results/            the final results at full preview size, one PNG per test photo
+    model.keras         the trained network (weights + architecture), written at the end
+    scores.json         the judge's scores of the results beside the proxy's (Gatys) scores
+    export/             SavedModel / TFLite files from ``trainer export``
+
+Every file is written to a temporary name in the same folder and renamed, so a crash
+or Ctrl-C never leaves a half-written checkpoint where a resume would read it.
+Checkpoints are plain ``.npz`` arrays read with ``allow_pickle=False``: loading one runs
+no code, and the architecture always comes from this package, never from the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nst.errors import StyletuneError
+
+RUN_VERSION = 1
+DEFAULT_RUNS = "studies/runs"
+_CKPT_RE = re.compile(r"^step_(\d{6,})\.npz$")
+
+
+class RunError(StyletuneError):
+    """A run folder that cannot be used."""
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    return write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def run_path(ref: str, runs_dir: str | os.PathLike[str] = DEFAULT_RUNS, *, must_exist: bool = True) -> Path:
+    """A run given by name (inside ``runs_dir``) or by the path of its folder.
+
+    A bare name is checked with :func:`tuner.reader.check_name`, so ``..`` or ``/`` can
+    never point outside ``runs_dir``. Anything containing a path separator is taken as
+    a folder path the user typed.
+    """
+    from tuner.reader import check_name
+
+    if os.sep in ref or (os.altsep and os.altsep in ref):
+        path = Path(ref)
+    else:
+        path = Path(runs_dir) / check_name(ref, "run name")
+    if must_exist and not (path / "run.json").is_file():
+        runs = sorted(p.parent.name for p in Path(runs_dir).glob("*/run.json")) if Path(runs_dir).is_dir() else []
+        hint = f"; runs in {runs_dir}: {', '.join(runs)}" if runs else ""
+        raise RunError(f"{path}: not a training run (no run.json); train one with `trainer fit`{hint}")
+    return path
+
+
+class RunFolder:
+    """Paths and small readers/writers for one run folder."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+
+    # paths ------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def info_file(self) -> Path:
+        return self.path / "run.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def previews(self) -> Path:
+        return self.path / "previews"
+
+    @property
+    def results(self) -> Path:
+        return self.path / "results"
+
+    @property
+    def photos(self) -> Path:
+        return self.path / "preview_photos"
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / "model.keras"
+
+    @property
+    def scores_file(self) -> Path:
+        return self.path / "scores.json"
+
+    @property
+    def export_dir(self) -> Path:
+        return self.path / "export"
+
+    def style_file(self) -> Path:
+        found = sorted(self.path.glob("style.*"))
+        if not found:
+            raise RunError(f"{self.path}: the painting (style.*) is missing; the run folder is incomplete")
+        return found[0]
+
+    # run.json ---------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return self.info_file.is_file()
+
+    def read_info(self) -> dict[str, Any]:
+        try:
+            info = json.loads(self.info_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RunError(f"{self.path}: no run.json; not a training run") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunError(f"{self.info_file}: unreadable ({exc.__class__.__name__}); restore it or start a new run") from None
+        if not isinstance(info, dict) or info.get("version") != RUN_VERSION:
+            raise RunError(f"{self.info_file}: not a version-{RUN_VERSION} run description")
+        return info
+
+    def write_info(self, info: dict[str, Any]) -> None:
+        write_json(self.info_file, info)
+
+    # checkpoints ------------------------------------------------------------------------
+    def checkpoint_steps(self) -> list[int]:
+        if not self.checkpoints.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in self.checkpoints.iterdir() if (m := _CKPT_RE.match(p.name)))
+
+    def checkpoint_file(self, step: int) -> Path:
+        return self.checkpoints / f"step_{step:06d}.npz"
+
+    def save_checkpoint(self, step: int, model_weights: list[np.ndarray], optimizer_vars: list[np.ndarray],
+                        keep: int = 3) -> Path:
+        """Write ``step_<N>.npz`` atomically, then drop all but the newest ``keep``."""
+        arrays = {f"model_{i:04d}": np.asarray(w) for i, w in enumerate(model_weights)}
+        arrays.update({f"opt_{i:04d}": np.asarray(v) for i, v in enumerate(optimizer_vars)})
+        arrays["step"] = np.asarray(step, np.int64)
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        target = self.checkpoint_file(step)
+        fd, tmp = tempfile.mkstemp(prefix=".ckpt.", suffix=".npz", dir=self.checkpoints)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        for old in self.checkpoint_steps()[:-keep]:
+            self.checkpoint_file(old).unlink(missing_ok=True)
+        return target
+
+    def load_checkpoint(self, step: int | None = None) -> tuple[int, list[np.ndarray], list[np.ndarray]]:
+        """``(step, model weights, optimiser variables)`` of a checkpoint (default: the newest)."""
+        steps = self.checkpoint_steps()
+        if not steps:
+            raise RunError(f"{self.path}: no checkpoint yet; train with `trainer fit --name {self.name}`")
+        step = steps[-1] if step is None else step
+        path = self.checkpoint_file(step)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                model = [data[k] for k in sorted(k for k in data.files if k.startswith("model_"))]
+                opt = [data[k] for k in sorted(k for k in data.files if k.startswith("opt_"))]
+                saved = int(data["step"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise RunError(f"{path}: checkpoint unreadable ({exc.__class__.__name__}); delete it to fall back to an older one") from None
+        return saved, model, opt
+
+    # metrics ----------------------------------------------------------------------------
+    def append_metrics(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        with open(self.metrics_file, "a", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row) + "\n")
+            fh.flush()
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Forget metrics of steps beyond ``after_step`` (work lost since the checkpoint we resume from)."""
+        if not self.metrics_file.exists():
+            return
+        keep = []
+        for line in self.metrics_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= after_step:
+                keep.append(line)
+        write_atomic(self.metrics_file, "".join(f"{line}\n" for line in keep))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_file.exists():
+            return []
+        rows = []
+        for line in self.metrics_file.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return rows

@@ -1,0 +1,340 @@
+"""The study subcommands of ``tuner``: ``search``, ``studies``, ``show``, ``best``, ``choose``.
+
+Kept apart from :mod:`tuner.cli` (which owns ``render`` and wires the parsers) so each
+command stays a thin layer over :mod:`tuner.search` and :mod:`tuner.reader`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+from typing import Any
+
+from tuner.cliutil import float_in, int_in
+from tuner.reader import (
+    CHOSEN_ATTR,
+    CONFIG_ATTR,
+    DEFAULT_STORAGE,
+    SCORES_ATTR,
+    STUDY_ATTR,
+    StorageError,
+    chosen_or_default,
+    latest_study_name,
+    load_study,
+    open_storage,
+    study_record,
+)
+
+SEARCH_EPILOG = """\
+examples:
+  tuner search --style examples/monet.jpg --trials 50        # the main job (about 40 min on 2 CPU cores)
+  tuner search --style examples/monet.jpg --trials 50        # same command again: continues the study
+  tuner search --style wave.jpg --content photos/ --photos 4 --trials 30 --study wave-mine
+  tuner search --style examples/monet.jpg --tradeoff 0.5     # one objective: style + 0.5 * content
+  tuner search --style examples/monet.jpg --jobs 2 --storage postgresql://me@db/styletune --artifacts /shared/art
+
+budget: one trial is about 3 photos x 50 L-BFGS steps of VGG16 at 128 px (0.21 s per photo
+and step on a 2-core CPU), plus the judge: about 40 s; 50 trials fit in an hour. Hopeless
+trials are stopped at a third or two thirds of their steps (--no-early-stop to disable).
+On a GPU, raise the proxy: --size 256 --photos 6 --steps 150 (costs 4x per pixel doubling;
+a GPU does a 256 px step in milliseconds). Results are judged at the proxy size, so keep
+--size at least 128.
+
+resume: run the same command again. Finished trials are kept; a trial cut short by
+Ctrl-C, kill -9 or a power cut is run again with the same parameters (after the heartbeat
+grace period, 4 x --heartbeat seconds, for a killed worker). Another painting, photo set,
+size, step count or objective under the same --study name is refused.
+
+--networks tiny/random and --judge-network tiny exist for tests: random weights give
+meaningless pictures. By default every pretrained network with weights on this machine is
+searched (offline that is vgg16_hed).
+"""
+
+SHOW_EPILOG = """\
+examples:
+  tuner studies
+  tuner show monet                 # the Pareto front (feasible trials), best first
+  tuner show monet --all --limit 50
+  tuner best monet                 # the chosen trial, or the default rule's pick
+  tuner best monet --json > best.json
+  tuner best monet --config > cfg.json && tuner render --config cfg.json --style examples/monet.jpg ...
+  tuner choose monet 17
+"""
+
+
+def _storage_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", default=DEFAULT_STORAGE,
+                   help=f"study storage: any SQLAlchemy URL (default {DEFAULT_STORAGE}; postgresql://... for several machines)")
+    p.add_argument("--artifacts", help="artifact folder; default: artifacts/ beside the SQLite file (needed for other URLs)")
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """The command that continues this search (the same settings, rebuilt from the parsed flags)."""
+    parts = ["tuner", "search", "--style", args.style]
+    if args.content:
+        parts += ["--content", *args.content]
+    for flag, value, default in (("--photos", args.photos, 3), ("--size", args.size, 128), ("--steps", args.steps, 50),
+                                 ("--trials", args.trials, 50), ("--jobs", args.jobs, 1), ("--study", args.study, None),
+                                 ("--storage", args.storage, DEFAULT_STORAGE), ("--artifacts", args.artifacts, None),
+                                 ("--tradeoff", args.tradeoff, None), ("--networks", args.networks, None),
+                                 ("--judge-network", args.judge_network, "vgg16_hed"),
+                                 ("--noise-limit", args.noise_limit, 1.5), ("--seed", args.seed, None),
+                                 ("--heartbeat", args.heartbeat, 10)):
+        if value != default:
+            parts += [flag, str(value)]
+    if args.no_early_stop:
+        parts.append("--no-early-stop")
+    return shlex.join(parts)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from tuner.search import SearchOptions, run_search
+    networks = tuple(n.strip() for n in args.networks.split(",") if n.strip()) if args.networks else None
+    options = SearchOptions(
+        style=args.style, content=tuple(args.content) if args.content else None, photos=args.photos,
+        size=args.size, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
+        storage=args.storage, artifacts=args.artifacts, networks=networks, judge_network=args.judge_network,
+        noise_limit=args.noise_limit, tradeoff=args.tradeoff, seed=args.seed, prune=not args.no_early_stop, heartbeat=args.heartbeat,
+        quiet=args.quiet,
+    )
+    args.resume_hint = _resume_hint(args)
+    prep = run_search(options)
+    name = prep.study.study_name
+    storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
+    print(_front_table(prep.study, limit=10))
+    print(f"next: tuner show {name}{storage}  |  tuner choose {name} TRIAL{storage}  |  "
+          f"trainer fit --from-study {name}  |  tuner dashboard{storage}")
+    return 0
+
+
+def _load(args: argparse.Namespace, name: str | None):
+    storage = open_storage(args.storage)
+    name = name or latest_study_name(storage)
+    return load_study(storage, name)
+
+
+def _finished(study) -> list:
+    import optuna
+
+    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if isinstance(t.user_attrs.get(SCORES_ATTR), dict)]
+
+
+def _front(study, include_all: bool) -> list:
+    """Feasible Pareto front (two objectives) or trials sorted by value (one objective); ``include_all``: every finished trial."""
+    trials = _finished(study)
+    if include_all:
+        return sorted(trials, key=lambda t: _total(t))
+    feasible = [t for t in trials if t.user_attrs.get("feasible", True)]
+    if len(study.directions) > 1:
+        front = [t for t in feasible
+                 if not any(_dominates(o, t) for o in feasible if o.number != t.number)]
+        return sorted(front, key=lambda t: _total(t))
+    return sorted(feasible, key=lambda t: t.value)
+
+
+def _scores(t) -> dict[str, float]:
+    return t.user_attrs.get(SCORES_ATTR) or {}
+
+
+def _total(t) -> float:
+    s = _scores(t)
+    return float(s.get("style", math.inf)) + float(s.get("content", math.inf))
+
+
+def _dominates(a, b) -> bool:
+    sa, sb = _scores(a), _scores(b)
+    pa, pb = (sa["style"], sa["content"]), (sb["style"], sb["content"])
+    return all(x <= y for x, y in zip(pa, pb, strict=True)) and any(x < y for x, y in zip(pa, pb, strict=True))
+
+
+def _front_table(study, limit: int = 20, include_all: bool = False) -> str:
+    from tuner.search import _short_layers
+
+    rows = _front(study, include_all)
+    chosen = study.user_attrs.get(CHOSEN_ATTR)
+    try:
+        pick = chosen_or_default(study)
+    except StorageError:
+        pick = None
+    what = "finished trials" if include_all else ("Pareto front (feasible)" if len(study.directions) > 1 else "best trials")
+    lines = [f"{study.study_name}: {what}, {len(rows)} trial(s)" + (f", showing {limit}" if len(rows) > limit else ""),
+             f"{'':2}{'trial':>5} {'style':>6} {'content':>7} {'noise':>5}  {'network':<10} {'pool':<4} "
+             f"{'content layer':<13} {'style layers':<26} {'R':>7} {'T':>7} {'scale':>5}"]
+    for t in rows[:limit]:
+        s, cfg = _scores(t), t.user_attrs.get(CONFIG_ATTR) or {}
+        mark = "*" if t.number == pick else " "
+        mark += "c" if chosen is not None and t.number == int(chosen) else " "
+        infeasible = "!" if not t.user_attrs.get("feasible", True) else " "
+        lines.append(
+            f"{mark}{t.number:>5} {s.get('style', math.nan):6.3f} {s.get('content', math.nan):7.3f} "
+            f"{s.get('noise', math.nan):5.2f}{infeasible} {cfg.get('network', '?'):<10} {cfg.get('pooling', '?'):<4} "
+            f"{cfg.get('content_layer', '?'):<13} {_short_layers(cfg)[:26]:<26} "
+            f"{t.params.get('style_ratio', math.nan):7.2g} {t.params.get('tv_ratio', math.nan):7.2g} "
+            f"{t.params.get('style_scale', math.nan):5.2f}")
+    lines.append("* = `tuner best` pick, c = chosen by a person, ! = infeasible (noise above the judge's limit); "
+                 "scores: 0 ideal, 1 no better than doing nothing")
+    return "\n".join(lines)
+
+
+def _studies(args: argparse.Namespace) -> int:
+    import optuna
+
+    storage = open_storage(args.storage)
+    summaries = optuna.get_all_study_summaries(storage, include_best_trial=False)
+    if not summaries:
+        print(f"no studies in {args.storage} yet; run `tuner search --style PAINTING`")
+        return 0
+    print(f"{'study':<24} {'done':>5} {'stopped':>7} {'failed':>6} {'running':>7}  {'best (style, content)':<24} chosen")
+    for summary in sorted(summaries, key=lambda s: s.study_name):
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        c = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
+        for t in study.get_trials(deepcopy=False):
+            c[t.state.name] = c.get(t.state.name, 0) + 1
+        try:
+            n = chosen_or_default(study)
+            s = _scores(next(t for t in study.get_trials(deepcopy=False) if t.number == n))
+            best = f"#{n} ({s.get('style', math.nan):.3f}, {s.get('content', math.nan):.3f})"
+        except (StorageError, StopIteration):
+            best = "-"
+        mine = "" if isinstance(study.user_attrs.get(STUDY_ATTR), dict) else "  (not a tuner study)"
+        chosen = study.user_attrs.get(CHOSEN_ATTR)
+        print(f"{summary.study_name:<24} {c['COMPLETE']:>5} {c['PRUNED']:>7} {c['FAIL']:>6} {c['RUNNING']:>7}  "
+              f"{best:<24} {'#' + str(chosen) if chosen is not None else '-'}{mine}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    study = _load(args, args.study)
+    rec = study_record(study)
+    print(f"study {study.study_name}: painting {rec.get('style_file', rec.get('style_name'))} "
+          f"({rec['style_sha256'][:12]}), photos {', '.join(rec['content_names'])} at {rec['proxy_size']} px, "
+          f"{rec['steps']} steps, judge {rec['judge']['name']} v{rec['judge']['version']}")
+    print(_front_table(study, limit=args.limit, include_all=args.all))
+    return 0
+
+
+def _best_payload(study, number: int) -> dict[str, Any]:
+    t = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if t is None:
+        raise StorageError(f"study {study.study_name!r} has no trial {number}")
+    chosen = study.user_attrs.get(CHOSEN_ATTR)
+    return {"study": study.study_name, "trial": number, "chosen": chosen is not None and int(chosen) == number,
+            "rule": "chosen by a person" if chosen is not None else "smallest style + content among feasible trials",
+            "scores": _scores(t), "feasible": t.user_attrs.get("feasible", True),
+            "artifacts": t.user_attrs.get("artifacts", {}), "style_config": t.user_attrs.get(CONFIG_ATTR)}
+
+
+def _best(args: argparse.Namespace) -> int:
+    from tuner.reader import trial_config
+
+    study = _load(args, args.study)
+    rec = study_record(study)
+    finished = _finished(study)
+    if study.user_attrs.get(CHOSEN_ATTR) is None and finished and not any(
+            t.user_attrs.get("feasible", True) for t in finished):
+        raise StorageError(
+            f"every finished trial of {study.study_name!r} is too noisy for the judge (limit "
+            f"{rec['judge'].get('noise_limit')}); pick one with `tuner choose {study.study_name} TRIAL`")
+    number = chosen_or_default(study)
+    config = trial_config(study, number)
+    payload = _best_payload(study, number)
+    if args.config:
+        print(config.to_json())
+    elif args.json:
+        print(json.dumps(payload, indent=2))
+    else:
+        s = payload["scores"]
+        print(f"{study.study_name}: trial {number} ({payload['rule']}): style {s.get('style', math.nan):.3f}, "
+              f"content {s.get('content', math.nan):.3f}, noise {s.get('noise', math.nan):.2f}")
+        print(config.to_json())
+    return 0
+
+
+def _choose(args: argparse.Namespace) -> int:
+    from tuner.reader import trial_config
+
+    study = _load(args, args.study)
+    study_record(study)
+    if args.trial.lower() == "none":
+        study.set_user_attr(CHOSEN_ATTR, None)
+        print(f"{study.study_name}: choice cleared; `tuner best` uses the default rule again")
+        return 0
+    if not args.trial.isdigit():
+        raise StorageError(f"{args.trial!r} is not a trial number; give e.g. 17 (see `tuner show {study.study_name}`)")
+    number = int(args.trial)
+    trial_config(study, number)  # must exist and have finished
+    t = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    study.set_user_attr(CHOSEN_ATTR, number)
+    note = "" if t.user_attrs.get("feasible", True) else " (note: the judge found it noisy)"
+    print(f"{study.study_name}: trial {number} chosen{note}; `tuner best {study.study_name}` and "
+          f"`trainer fit --from-study {study.study_name}` now use it")
+    return 0
+
+
+def add_parsers(sub) -> None:
+    """Add the study subcommands to ``tuner``'s subparsers."""
+    from tuner.cliutil import OneLineParser
+
+    fmt = argparse.RawDescriptionHelpFormatter
+    s = sub.add_parser("search", help="search loss settings for a painting (an Optuna study; resumable)",
+                       description="Search style-transfer loss settings with cheap Gatys runs, judged by a fixed judge.",
+                       epilog=SEARCH_EPILOG, formatter_class=fmt)
+    s.add_argument("--style", required=True, help="the painting")
+    s.add_argument("--content", nargs="+", metavar="PHOTO_OR_FOLDER",
+                   help="test photos (files or folders); default: photos bundled with scikit-image")
+    s.add_argument("--photos", type=int_in(1, 64, "--photos"), default=3, help="how many test photos to use (default 3)")
+    s.add_argument("--size", type=int_in(32, 1024, "--size"), default=128,
+                   help="proxy size: test photos are cropped to this square (default 128)")
+    s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=50, help="L-BFGS steps per trial (default 50)")
+    s.add_argument("--trials", type=int_in(1, 100000, "--trials"), default=50,
+                   help="run until the study has this many finished trials (default 50)")
+    s.add_argument("--jobs", type=int_in(1, 64, "--jobs"), default=1, help="worker processes (default 1)")
+    s.add_argument("--study", help="study name (default: the painting's file name without extension)")
+    _storage_args(s)
+    s.add_argument("--tradeoff", type=float_in(0.0, 100.0, "--tradeoff"),
+                   help="one objective instead of two: minimise style + X * content")
+    s.add_argument("--networks", help="comma-separated loss networks to search (default: every pretrained one available)")
+    s.add_argument("--judge-network", default="vgg16_hed", help="network of the judge (default vgg16_hed; tiny for tests)")
+    s.add_argument("--noise-limit", type=float_in(0.5, 100.0, "--noise-limit"), default=1.5,
+                   help="judge's speckle limit: results noisier than this are infeasible (default 1.5; see docs/judge.md)")
+    s.add_argument("--seed", type=int, help="sampler seed, for a reproducible search")
+    s.add_argument("--no-early-stop", action="store_true", help="run every trial to the end")
+    s.add_argument("--heartbeat", type=int_in(1, 3600, "--heartbeat"), default=10,
+                   help="seconds between a running trial's heartbeats; a killed worker's trial is re-run after 4 (default 10)")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar (one line per trial only)")
+    s.set_defaults(func=_search)
+
+    st = sub.add_parser("studies", help="list the studies in a storage", epilog=SHOW_EPILOG, formatter_class=fmt,
+                        description="List studies with trial counts and the best (or chosen) trial.")
+    _storage_args(st)
+    st.set_defaults(func=_studies)
+
+    sh = sub.add_parser("show", help="a study's Pareto front (or top trials) as a table", epilog=SHOW_EPILOG,
+                        formatter_class=fmt, description="Show a study's Pareto front or its best trials.")
+    sh.add_argument("study", nargs="?", help="study name (default: the most recently active study)")
+    sh.add_argument("--all", action="store_true", help="every finished trial, not only the front")
+    sh.add_argument("--limit", type=int_in(1, 100000, "--limit"), default=20, help="rows to show (default 20)")
+    _storage_args(sh)
+    sh.set_defaults(func=_show)
+
+    b = sub.add_parser("best", help="the chosen trial, or the default rule's pick", epilog=SHOW_EPILOG,
+                       formatter_class=fmt,
+                       description="Print the trial to train: the one a person chose, else the feasible trial with "
+                                   "the smallest style + content.")
+    b.add_argument("study", nargs="?", help="study name (default: the most recently active study)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--json", action="store_true", help="machine-readable: study, trial, scores, artifacts, style_config")
+    g.add_argument("--config", action="store_true", help="print only the StyleConfig JSON (for tuner render --config)")
+    _storage_args(b)
+    b.set_defaults(func=_best)
+
+    c = sub.add_parser("choose", help="record which trial to train", epilog=SHOW_EPILOG, formatter_class=fmt,
+                       description="Record a person's pick; `tuner best` and `trainer fit --from-study STUDY` then use it.")
+    c.add_argument("study", help="study name")
+    c.add_argument("trial", help="trial number (see `tuner show`), or 'none' to clear the choice")
+    _storage_args(c)
+    c.set_defaults(func=_choose)
+    assert isinstance(s, OneLineParser)

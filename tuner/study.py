@@ -1,0 +1,227 @@
+"""Creating, checking and resuming a study, and writing its artifacts.
+
+The layout follows :mod:`tuner.reader` exactly (that module's docstring is the contract
+with the trainer and the dashboard). This module adds the write side: the study record
+made at creation, the check that a resumed run has the same settings, and an artifact
+store that writes each file atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from nst.errors import StyletuneError
+from tuner.reader import STUDY_ATTR, StorageError, artifact_dir, check_name
+
+RECORD_VERSION = 1
+#: Keys of the study record that define what a study measures: a run whose values differ
+#: from the stored ones would mix incomparable trials, so it is refused.
+IDENTITY_KEYS = ("style_sha256", "content_names", "content_sha256", "proxy_size", "steps", "judge", "objectives",
+                 "tradeoff", "networks")
+
+
+class StudyMismatch(StyletuneError):
+    """The same study name with different settings."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str
+    path: Path
+    sha256: str
+    image: np.ndarray  # the proxy crop, (S, S, 3)
+
+
+def atomic_store(folder: str | os.PathLike[str]):
+    """A ``FileSystemArtifactStore`` whose writes go to a temporary name and are then renamed.
+
+    A worker killed mid-write leaves at most a stray ``.tmp`` file, never a truncated
+    artifact under a real id.
+    """
+    from optuna.artifacts import FileSystemArtifactStore
+
+    class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
+        def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+            target = self._get_filepath(artifact_id)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    while chunk := content_body.read(1 << 20):
+                        fh.write(chunk)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create artifact folder {path} ({exc.strerror}); pass a writable --artifacts") from None
+    return AtomicFileSystemArtifactStore(str(path))
+
+
+def upload_bytes(store, study_or_trial, data: bytes, filename: str, mimetype: str, storage=None) -> str:
+    """Upload ``data`` as an artifact named ``filename``; returns its id."""
+    from optuna.artifacts import upload_artifact
+
+    with tempfile.TemporaryDirectory(prefix="styletune-") as tmp:
+        path = Path(tmp) / filename
+        path.write_bytes(data)
+        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study_or_trial,
+                               storage=storage, mimetype=mimetype)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    from nst.images import to_uint8
+
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def load_photos(paths: dict[str, Path], size: int) -> list[Photo]:
+    """Load test photos and crop each to a ``size`` square, so they batch."""
+    from nst.images import center_crop_square, file_sha256, load_image
+
+    return [Photo(name, Path(p), file_sha256(p), center_crop_square(load_image(p), size)) for name, p in paths.items()]
+
+
+def content_paths(specs: list[str] | None, count: int) -> dict[str, Path]:
+    """``--content`` files or folders (images inside, sorted), else the bundled photos; first ``count``."""
+    from nst.images import bundled_photos
+
+    if not specs:
+        photos = bundled_photos()
+        if not photos:
+            raise StyletuneError("scikit-image's sample photos are missing; pass --content PHOTO ...")
+        return dict(list(photos.items())[:count])
+    exts = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+    out: dict[str, Path] = {}
+    for spec in specs:
+        p = Path(spec)
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.suffix.lower() in exts and f.is_file())
+            if not files:
+                raise StyletuneError(f"{p}: no images in this folder (looked for {', '.join(sorted(exts))})")
+        elif p.exists():
+            files = [p]
+        else:
+            raise StyletuneError(f"{p}: no such file or folder; check --content")
+        for f in files:
+            stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in f.stem)[:60] or "photo"
+            name, k = stem, 2
+            while name in out:
+                name, k = f"{stem}_{k}", k + 1
+            out[name] = f
+    return dict(list(out.items())[:count])
+
+
+def make_record(*, style_path: Path, style_sha256: str, photos: list[Photo], proxy_size: int, steps: int,
+                judge: dict[str, Any], tradeoff: float | None, networks: tuple[str, ...],
+                skipped: dict[str, str], space: dict[str, Any], seed: int | None) -> dict[str, Any]:
+    """The ``styletune`` study record before artifacts are attached (see :mod:`tuner.reader`)."""
+    import nst
+
+    return {
+        "version": RECORD_VERSION,
+        "style_name": style_path.stem,
+        "style_sha256": style_sha256,
+        "style_file": style_path.name,
+        "style_artifact": None,
+        "content_names": [p.name for p in photos],
+        "content_sha256": {p.name: p.sha256 for p in photos},
+        "content_artifacts": {},
+        "proxy_size": proxy_size,
+        "steps": steps,
+        "judge": judge,
+        "objectives": ["style", "content"] if tradeoff is None else [f"style + {tradeoff:g} * content"],
+        "tradeoff": tradeoff,
+        "networks": list(networks),
+        "skipped_networks": skipped,
+        "space": space,
+        "seed": seed,
+        "styletune_version": nst.__version__,
+    }
+
+
+def _describe(key: str, value: Any) -> str:
+    if key == "style_sha256":
+        return f"a painting with sha256 {str(value)[:12]}..."
+    if key == "content_sha256":
+        return "test photos " + ", ".join(f"{k} ({str(v)[:8]})" for k, v in (value or {}).items())
+    if key == "judge":
+        return f"judge {value.get('name')} v{value.get('version')} on {value.get('network')}"
+    return f"{key} {value!r}"
+
+
+def check_same(stored: dict[str, Any], wanted: dict[str, Any], study_name: str) -> None:
+    """Refuse to continue ``study_name`` with settings other than the ones it was made with."""
+    for key in IDENTITY_KEYS:
+        if stored.get(key) != wanted.get(key):
+            raise StudyMismatch(
+                f"study {study_name!r} was made with {_describe(key, stored.get(key))}, this run has "
+                f"{_describe(key, wanted.get(key))}; rerun with the study's settings or choose a new --study name"
+            )
+
+
+def open_or_create(storage, name: str, wanted: dict[str, Any], *, style_bytes: bytes, photos: list[Photo],
+                   store, directions: list[str], sampler, pruner=None,
+                   make_space: Callable[[], dict[str, Any]] | None = None) -> tuple[Any, dict[str, Any], bool]:
+    """Load study ``name`` (checking its record) or create it with ``wanted``; returns (study, record, created).
+
+    ``make_space`` is called only when the study is new: it measures the calibration,
+    which a resumed study reads from its record instead.
+    """
+    import optuna
+
+    check_name(name)
+    study = optuna.create_study(study_name=name, storage=storage, directions=directions, sampler=sampler,
+                                pruner=pruner, load_if_exists=True)
+    stored = study.user_attrs.get(STUDY_ATTR)
+    if stored is not None:
+        if not isinstance(stored, dict):
+            raise StudyMismatch(f"study {name!r} has a malformed {STUDY_ATTR} record; choose a new --study name")
+        check_same(stored, wanted, name)
+        return study, stored, False
+    if study.trials:
+        raise StudyMismatch(f"study {name!r} exists but was not made by `tuner search`; choose a new --study name")
+    if [d.name.lower() for d in study.directions] != directions:
+        raise StudyMismatch(f"study {name!r} optimises {len(study.directions)} objective(s), this run "
+                            f"{len(directions)}; choose a new --study name")
+    record = dict(wanted)
+    if make_space is not None:
+        record["space"] = make_space()
+    digest = hashlib.sha256(style_bytes).hexdigest()
+    if digest != record["style_sha256"]:  # pragma: no cover - the caller hashed the same bytes
+        raise StorageError("the painting changed while it was being read; try again")
+    record["style_artifact"] = upload_bytes(store, study, style_bytes, record["style_file"],
+                                            _mimetype(record["style_file"]))
+    record["content_artifacts"] = {p.name: upload_bytes(store, study, png_bytes(p.image), f"{p.name}.png", "image/png")
+                                   for p in photos}
+    study.set_user_attr(STUDY_ATTR, record)
+    return study, record, True
+
+
+def _mimetype(filename: str) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def artifacts_folder(url: str, override: str | None) -> Path:
+    return artifact_dir(url, override)
