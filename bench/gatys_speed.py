@@ -436,6 +436,26 @@ def bench(args: argparse.Namespace) -> int:
                   f"medians ({t_plain:.3g} s per evaluation without XLA, {t_xla:.3g} s with) that is "
                   f"{ref.evaluations * t_plain / (run.evaluations * t_ours):.2f}x sooner, one-off tracing excluded")
 
+    # ---- the path there: when each run first came within a few percent of the target
+    margins = (1.10, 1.05, 1.02, 1.01, 1.0)
+    mrows = []
+    for run in [ref, *runs]:
+        cells = []
+        for m in margins:
+            reach = run.reached(target * m)
+            cells.append(f"{reach[1]:.0f} s ({reach[0]} it)" if reach else "-")
+        mrows.append([run.name, *cells])
+    print()
+    print("Seconds (iterations) until the loss first got within a margin of the target:")
+    print(format_table(["method", *[f"<= {m:.2f} x target" for m in margins]], mrows))
+    if args.history:
+        import json
+
+        Path(args.history).write_text(json.dumps(
+            {"target": target, "config": config.to_dict(), "size": [width, height],
+             "runs": {r.name: {"times": r.times, "losses": r.losses, "evaluations": r.evaluations} for r in [ref, *runs]}}))
+        print(f"wrote {args.history}")
+
     stop_at, rule = default_early_stop(main.losses)
     if stop_at is None:
         print(f"stylize's default early stop ({rule}) would not have ended this run before it reached the target")
@@ -509,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="interleaved rounds timing matmul against one loss+gradient evaluation (default 7)")
     p.add_argument("--variants", action="store_true",
                    help="also time ours with jit=False (stylize's XLA switch)")
+    p.add_argument("--history", help="also write every run's (time, loss) per iteration to this JSON file")
     p.add_argument("--image", default=str(ROOT / "docs" / "images" / "bench_gatys_{size}.png"),
                    help="where to save photo | style | reference | ours ({size} is filled in; 'none' to skip)")
     p.set_defaults(func=bench)

@@ -95,13 +95,23 @@ class JudgeSpec:
 
     @classmethod
     def for_network(cls, network: str) -> JudgeSpec:
-        """The default judge on another network (tests use ``tiny``): its last layers stand in."""
+        """The default judge on another network: the same roles, that network's layers.
+
+        VGG16-shaped networks use the ends of blocks 1-4, VGG19 its own block ends,
+        InceptionV3 four mixed blocks from shallow to middle, ``tiny`` (tests) all three.
+        A judge on a network the search does not use is the way to check that trials are
+        not rewarded for sharing the judge's network (see ``docs/judge.md``).
+        """
         from nst.lossnets import get_spec
 
-        if network == cls.network:
-            return cls()
-        order = get_spec(network).order
-        return cls(network=network, layers=tuple(order[-min(4, len(order)):]))
+        family = get_spec(network).family
+        layers = {
+            "vgg16": ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3"),
+            "vgg19": ("block1_conv2", "block2_conv2", "block3_conv4", "block4_conv4"),
+            "inception_v3": ("mixed0", "mixed2", "mixed4", "mixed6"),
+            "tiny": ("conv1", "conv2", "conv3"),
+        }[family]
+        return cls(network=network, layers=layers)
 
 
 @dataclass

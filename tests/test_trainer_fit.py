@@ -50,7 +50,7 @@ def trained(tmp_path_factory):
     from nst.judge import JudgeSpec
 
     tmp = tmp_path_factory.mktemp("trained")
-    run = new_run(tmp, checkpoint_every=1, keep_checkpoints=2, preview_every=2)
+    run = new_run(tmp, checkpoint_every=1, keep_checkpoints=2, preview_every=2, photo_skip=True)
     info = run.read_info()
     info["source"]["judge"] = JudgeSpec.for_network("tiny").to_dict()
     info["source"]["gatys_scores"] = {"style": 0.3, "content": 0.4, "noise": 0.9}
@@ -171,12 +171,15 @@ def test_finish_writes_previews_results_model_and_scores(trained):
 # -- stylize -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ["johnson", "fast"])
-def test_tiles_reproduce_the_untiled_result(arch):
+@pytest.mark.parametrize("arch, skip", [("johnson", True), ("fast", False)])
+def test_tiles_reproduce_the_untiled_result(arch, skip):
     from trainer.nets import build_network
     from trainer.stylize import Stylizer, _pad_to
 
-    stylizer = Stylizer(build_network(arch, 0.125, seed=2), arch, 0.125)
+    model = build_network(arch, 0.125, seed=2, photo_skip=skip)
+    rng = np.random.default_rng(1)
+    model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
+    stylizer = Stylizer(model, arch, 0.125, photo_skip=skip)
     side = {"johnson": 200, "fast": 336}[arch]
     rng = np.random.default_rng(0)
     img = np.clip(synthetic_photo(side, seed=4) + rng.normal(0, 0.05, (side, side, 3)), 0, 1).astype(np.float32)
@@ -292,17 +295,20 @@ def test_mirrored_strategy_over_two_devices_matches_one_device(tmp_path):
         from tests.conftest import synthetic_photo
         from tests.test_trainer_fit import new_run
         from trainer.fit import Trainer
-        from trainer.runs import RunFolder
+        x = np.stack([synthetic_photo(32, seed=s) for s in range(2)])
         one = Trainer(new_run(Path({str(tmp_path)!r}) / "one"), progress=False)
+        untrained = one.model(x).numpy()
         one.train(until=2)
         mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         two = Trainer(new_run(Path({str(tmp_path)!r}) / "two"), progress=False, strategy=mirrored)
         assert two.replicas == 2
         two.train(until=2)
-        worst = max(float(np.abs(a - b).max()) for a, b in zip(one.model.get_weights(), two.model.get_weights()))
+        # Compare what the networks do, not every weight: the shift of a norm layer inside a residual
+        # block has an exactly zero gradient (a later norm layer removes it), so Adam moves it by
+        # +-lr on rounding noise, differently on one and two devices, without changing any output.
+        worst = float(np.abs(one.model(x).numpy() - two.model(x).numpy()).max())
         assert worst < 1e-4, worst
-        x = np.stack([synthetic_photo(32, seed=s) for s in range(2)])
-        assert float(np.abs(one.model(x).numpy() - two.model(x).numpy()).max()) < 1e-4
+        assert float(np.abs(one.model(x).numpy() - untrained).max()) > 1e-3  # training did change the outputs
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -93,3 +93,13 @@ def test_receptive_radius_bounds_how_far_a_pixel_reaches(arch):
     reach = np.abs(changed - c).max()
     assert reach <= r
     assert reach >= r - 2 * size_factor(arch)  # and it is tight, not a loose guess
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_photo_skip_starts_from_the_photo(arch):
+    """With the skip, the untrained network returns the photo (the counterpart of init='content')."""
+    x = synthetic_photo(48, seed=2, width=64)[None]
+    skip = build_network(arch, 0.125, photo_skip=True)
+    np.testing.assert_allclose(skip(x).numpy(), np.clip(x, 1e-3, 1 - 1e-3), atol=1e-5)
+    plain = build_network(arch, 0.125)
+    assert np.abs(plain(x).numpy() - x).mean() > 0.05

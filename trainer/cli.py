@@ -76,7 +76,7 @@ def _runs_dir(args: argparse.Namespace) -> str:
 
 _FIT_DEFAULTS: dict[str, Any] = {"arch": "johnson", "width": 1.0, "size": 256, "batch": 4, "steps": 40_000, "lr": 1e-3,
                                  "seed": 0, "preview_every": 500, "checkpoint_every": 500, "keep_checkpoints": 3,
-                                 "preview_size": 0, "precompute": False}
+                                 "preview_size": 0, "photo_skip": False, "precompute": False}
 _ARG_OF = {"arch": "network", "preview_every": "preview_every", "precompute": "precompute_features"}
 
 
@@ -335,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="newest checkpoints kept (default 3)")
     f.add_argument("--preview-size", type=int_in(32, 2048, "--preview-size"), default=None,
                    help="longest side of previews and results (default: the training size)")
+    f.add_argument("--photo-skip", action="store_const", const=True, default=None,
+                   help="start from the photo: add the photo around the network, so it learns a change to it "
+                        "(the feed-forward counterpart of init=content; see docs/trainer.md)")
     f.add_argument("--precompute-features", action="store_const", const=True, default=None,
                    help="cache the content features of every photo on disk (fixed centre crops; see docs/trainer.md)")
     f.add_argument("--feature-cache", help="where cached features live (default studies/cache/content-features)")

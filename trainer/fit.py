@@ -62,6 +62,7 @@ class Settings:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     preview_size: int = 0  # 0: the training size
+    photo_skip: bool = False
     precompute: bool = False
     feature_cache: str = DEFAULT_FEATURE_CACHE
 
@@ -92,11 +93,12 @@ class Settings:
 # -- creating a run ------------------------------------------------------------------------------
 
 
-def _network_summary(arch: str, width: float, size: int) -> dict[str, Any]:
+def _network_summary(arch: str, width: float, size: int, photo_skip: bool) -> dict[str, Any]:
     from trainer.nets import build_network, conv_flops, count_params, receptive_radius, size_factor
 
-    model = build_network(arch, width)
-    return {"arch": arch, "width": width, "params": count_params(model), "size_factor": size_factor(arch),
+    model = build_network(arch, width, photo_skip=photo_skip)
+    return {"arch": arch, "width": width, "photo_skip": photo_skip, "params": count_params(model),
+            "size_factor": size_factor(arch),
             "receptive_radius": receptive_radius(arch),
             "conv_gflops_per_crop": round(conv_flops(arch, width, size, size) / 1e9, 4)}
 
@@ -146,7 +148,7 @@ def _describe(run: RunFolder, settings: Settings, config: StyleConfig, source: d
         "command": command,
         "software": {"styletune": nst.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
         "settings": asdict(settings),
-        "network": _network_summary(settings.arch, settings.width, settings.size),
+        "network": _network_summary(settings.arch, settings.width, settings.size, settings.photo_skip),
         "style_config": config.to_dict(),
         "source": source,
         "style_file": style_name,
@@ -236,7 +238,7 @@ class Trainer:
         cfg = self.config
         default = not tf.distribute.has_strategy() and self.strategy is tf.distribute.get_strategy()
         with self.strategy.scope():
-            self.model = build_network(s.arch, s.width, seed=s.seed)
+            self.model = build_network(s.arch, s.width, seed=s.seed, photo_skip=s.photo_skip)
             self.optimizer = keras.optimizers.Adam(learning_rate=s.lr)
             self.optimizer.build(self.model.trainable_variables)
             if default:
@@ -353,7 +355,7 @@ class Trainer:
 
         s = self.settings
         if self._stylizer is None:  # one traced function, reading the live weights at every preview
-            self._stylizer = Stylizer(self.model, s.arch, s.width, memory_mb=4096)
+            self._stylizer = Stylizer(self.model, s.arch, s.width, photo_skip=s.photo_skip, memory_mb=4096)
         return {name: self._stylizer(img) for name, img in self.preview_photos().items()}
 
     def write_preview(self) -> Path | None:

@@ -137,6 +137,25 @@ def moments(x):
 
 
 @keras.saving.register_keras_serializable(package="styletune")
+class Logit(keras.layers.Layer):
+    """``log(p / (1 - p))`` of a picture in [0, 1], clipped to ``[eps, 1 - eps]``: the inverse of the output sigmoid."""
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, x):
+        p = ops.clip(x, self.epsilon, 1.0 - self.epsilon)
+        return ops.log(p) - ops.log(1.0 - p)
+
+    def compute_output_shape(self, shape):
+        return shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="styletune")
 class InstanceNorm(keras.layers.Layer):
     """Instance normalisation (Ulyanov et al. 2016) with a learned scale and shift per channel.
 
@@ -179,14 +198,15 @@ class _Builder:
         self.n += 1
         return f"{kind}{self.n}"
 
-    def conv(self, x, filters: int, kernel: int, stride: int = 1, bias: bool = True):
+    def conv(self, x, filters: int, kernel: int, stride: int = 1, bias: bool = True, zero: bool = False):
         if kernel > 1:
             x = ReflectionPad(kernel // 2, name=self._name("pad"))(x)
+        init = "zeros" if zero else "glorot_uniform"
         if self.separable:
             return keras.layers.SeparableConv2D(filters, kernel, strides=stride, padding="valid", use_bias=bias,
-                                                name=self._name("sepconv"))(x)
+                                                pointwise_initializer=init, name=self._name("sepconv"))(x)
         return keras.layers.Conv2D(filters, kernel, strides=stride, padding="valid", use_bias=bias,
-                                   name=self._name("conv"))(x)
+                                   kernel_initializer=init, name=self._name("conv"))(x)
 
     def norm(self, x):
         name = self._name("norm")
@@ -217,12 +237,19 @@ class _Builder:
 
 
 def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: bool = False,
-                  input_shape: Sequence[int | None] = (None, None, 3)) -> keras.Model:
+                  photo_skip: bool = False, input_shape: Sequence[int | None] = (None, None, 3)) -> keras.Model:
     """Build ``johnson`` or ``fast`` (see module docstring) with seeded initial weights.
 
     With ``fixed_stats`` the model takes ``[image, mean_1, var_1, mean_2, ...]``, one pair
     per normalisation layer in :func:`norm_layers` order; the weights are the same as the
     plain model's (copy them with ``set_weights``).
+
+    ``photo_skip`` adds one connection around the whole network: the last convolution's
+    output is added to the photo's logit before the sigmoid, and that convolution starts
+    at zero, so the untrained network returns the photo itself and learns a change to it.
+    It is the feed-forward counterpart of ``StyleConfig.init="content"`` (the proxy's
+    optimisation starts from the photo), and keeps the photo visible from the first step
+    instead of after thousands; the loss is unchanged.
     """
     check_arch(arch)
     if not (0.01 <= width <= 8):
@@ -243,9 +270,11 @@ def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: 
         x = b.residual(x, c3)
     x = b.upsample_conv(x, c2)
     x = b.upsample_conv(x, c1)
-    x = b.conv(x, 3, 9)
+    x = b.conv(x, 3, 9, zero=photo_skip)  # with the skip, the network starts as the identity
     if arch == "fast":
         x = Upsample2x("bilinear", name="full_res")(x)
+    if photo_skip:
+        x = keras.layers.Add(name="photo_skip")([Logit(name="photo_logit")(image), x])
     out = keras.layers.Activation("sigmoid", name="rgb")(x)
     inputs = [image, *b.stat_inputs] if fixed_stats else image
     return keras.Model(inputs, out, name=f"{arch}_w{width:g}")

@@ -89,12 +89,14 @@ class Stylizer:
     ``memory_mb`` bounds one pass; bigger pictures are tiled (see module docstring).
     """
 
-    def __init__(self, model, arch: str, width: float = 1.0, *, memory_mb: float = DEFAULT_MEMORY_MB):
+    def __init__(self, model, arch: str, width: float = 1.0, *, photo_skip: bool = False,
+                 memory_mb: float = DEFAULT_MEMORY_MB):
         import tensorflow as tf
 
         self.model = model
         self.arch = arch
         self.width = width
+        self.photo_skip = photo_skip
         self.factor = size_factor(arch)
         self.max_pixels = max_pixels(arch, width, memory_mb)
         self.margin = self.factor * math.ceil(receptive_radius(arch) / self.factor)
@@ -108,7 +110,7 @@ class Stylizer:
         if self._fixed is None:
             import tensorflow as tf
 
-            fixed = build_network(self.arch, self.width, fixed_stats=True)
+            fixed = build_network(self.arch, self.width, fixed_stats=True, photo_skip=self.photo_skip)
             fixed.set_weights(self.model.get_weights())
             # One trace for every tile and picture size: height and width are left open.
             specs = [tf.TensorSpec([1, None, None, 3], tf.float32)]
@@ -197,9 +199,12 @@ def load_stylizer(run_ref: str, runs_dir: str, *, step: int | None = None, memor
     run = RunFolder(run_path(run_ref, runs_dir))
     info = run.read_info()
     net = info["network"]
-    model = build_network(net["arch"], float(net["width"]))
+    skip = bool(net.get("photo_skip", False))
+    model = build_network(net["arch"], float(net["width"]), photo_skip=skip)
     saved, weights, _ = run.load_checkpoint(step)
-    if len(weights) != len(model.get_weights()):
+    if len(weights) != len(model.get_weights()) or any(
+            w.shape != v.shape for w, v in zip(weights, model.get_weights(), strict=True)):
         raise RunError(f"{run.path}: checkpoint does not fit a {net['arch']} network of width {net['width']}")
     model.set_weights(weights)
-    return Stylizer(model, net["arch"], float(net["width"]), memory_mb=memory_mb), {**info, "checkpoint_step": saved}
+    stylizer = Stylizer(model, net["arch"], float(net["width"]), photo_skip=skip, memory_mb=memory_mb)
+    return stylizer, {**info, "checkpoint_step": saved}

@@ -103,7 +103,13 @@ def _search(args: argparse.Namespace) -> int:
     prep = run_search(options)
     name = prep.study.study_name
     storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
-    print(_front_table(prep.study, limit=10))
+    from tuner.search import best_summary, counts
+
+    c = counts(prep.study)
+    front = _front(prep.study, include_all=False)
+    print(f"{name}: {c['COMPLETE']} done, {c['PRUNED']} stopped early, {c['FAIL']} failed; "
+          f"{'Pareto front' if len(prep.study.directions) > 1 else 'feasible'}: {len(front)} trial(s); "
+          f"{best_summary(prep.study)}")
     print(f"next: tuner show {name}{storage}  |  tuner choose {name} TRIAL{storage}  |  "
           f"trainer fit --from-study {name}  |  tuner dashboard{storage}")
     return 0
@@ -297,7 +303,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--tradeoff", type=float_in(0.0, 100.0, "--tradeoff"),
                    help="one objective instead of two: minimise style + X * content")
     s.add_argument("--networks", help="comma-separated loss networks to search (default: every pretrained one available)")
-    s.add_argument("--judge-network", default="vgg16_hed", help="network of the judge (default vgg16_hed; tiny for tests)")
+    s.add_argument("--judge-network", default="vgg16_hed",
+                   help="network of the judge (default vgg16_hed; another pretrained one cross-checks the search; "
+                        "tiny for tests)")
     s.add_argument("--noise-limit", type=float_in(0.5, 100.0, "--noise-limit"), default=1.5,
                    help="judge's speckle limit: results noisier than this are infeasible (default 1.5; see docs/judge.md)")
     s.add_argument("--seed", type=int, help="sampler seed, for a reproducible search")
