@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean browser-deps test-browser
+.PHONY: setup demo test lint bench clean browser-deps test-browser test-postgres
 
 setup: $(STAMP)
 
@@ -21,8 +21,11 @@ demo: setup
 
 # The browser tests need Debian's chromium; the script installs it once (root or sudo) and
 # prints a one-line SKIP reason when it cannot, in which case those tests skip saying so.
+# The PostgreSQL tests run against a throwaway server from Debian's postgresql package
+# (same rule: installed when possible, else one "postgres tests: SKIP: <reason>" line).
 test: setup
 	-@scripts/browser_deps.sh
+	@PYTHON=$(BIN)/python scripts/postgres_test.sh
 	$(BIN)/python -m pytest -q
 
 # Headless Chromium from Debian's packages for the dashboard's browser tests (idempotent; needs root or sudo).
@@ -31,6 +34,9 @@ browser-deps:
 
 test-browser: setup
 	PYTHON=$(BIN)/python scripts/browser_test.sh
+
+test-postgres: setup
+	PYTHON=$(BIN)/python scripts/postgres_test.sh
 
 lint: setup
 	$(BIN)/ruff check nst tuner trainer dashboard tests bench

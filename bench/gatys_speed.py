@@ -116,11 +116,48 @@ class Run:
         return None
 
 
+class Turns:
+    """Two optimisers that take one step each in turn, in two threads.
+
+    A shared machine's load changes over minutes; run one optimiser after the other and
+    the second may see several times the load of the first, which swamps the ratio. In
+    turns, both see the same load at the same moment, and each run's clock counts only
+    its own steps (the time it held the turn), so the ratio compares like with like.
+    When one run ends, the other carries on alone.
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self._cond = threading.Condition()
+        self._turn = 0
+        self._done = [False, False]
+
+    def take(self, me: int) -> None:
+        """Block until it is ``me``'s turn (or the other run has ended)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._turn == me or self._done[1 - me])
+
+    def give(self, me: int, finished: bool = False) -> None:
+        """End ``me``'s turn; ``finished`` says ``me`` takes no more turns."""
+        with self._cond:
+            self._done[me] = self._done[me] or finished
+            self._turn = 1 - me
+            self._cond.notify_all()
+
+
+REF, OURS = 0, 1
+
+
 # --------------------------------------------------------------------------- reference
 
 
-def tutorial_reference(extractor, content, style_image, config, steps: int, loss_scale: float, progress) -> Run:
-    """The TensorFlow tutorial's Adam recipe, written out plainly (see the module docstring)."""
+def tutorial_reference(extractor, content, style_image, config, steps: int, loss_scale: float, progress,
+                       turns: Turns | None = None) -> Run:
+    """The TensorFlow tutorial's Adam recipe, written out plainly (see the module docstring).
+
+    With ``turns``, each step waits for its turn and the clock counts only the steps.
+    """
     import keras
     import tensorflow as tf
 
@@ -132,6 +169,9 @@ def tutorial_reference(extractor, content, style_image, config, steps: int, loss
         return tf.einsum("bijc,bijd->bcd", features, features) / n
 
     run = Run("reference: tutorial Adam")
+    if turns:
+        turns.take(REF)
+    own = 0.0  # seconds this run held the machine
     start = time.perf_counter()
     style_outputs = extractor(tf.constant(style_image[None]))
     style_targets = {name: gram_matrix(style_outputs[name]) for name in config.active_style_layers}
@@ -153,15 +193,25 @@ def tutorial_reference(extractor, content, style_image, config, steps: int, loss
         image.assign(tf.clip_by_value(image, 0.0, 1.0))
         return loss
 
-    for _ in range(steps):
-        loss = float(train_step(image))
-        run.times.append(time.perf_counter() - start)
-        run.losses.append(loss)
-        run.evaluations += 1
-        progress(loss)
-        if not math.isfinite(loss):
-            run.note = f"loss became {loss}"
-            break
+    try:
+        for i in range(steps):
+            if turns and i:
+                turns.take(REF)
+                start = time.perf_counter()
+            loss = float(train_step(image))
+            own += time.perf_counter() - start
+            if turns:
+                turns.give(REF)
+            run.times.append(own)
+            run.losses.append(loss)
+            run.evaluations += 1
+            progress(loss)
+            if not math.isfinite(loss):
+                run.note = f"loss became {loss}"
+                break
+    finally:
+        if turns:
+            turns.give(REF, finished=True)
     run.image = image.numpy()[0]
     return run
 
@@ -170,20 +220,36 @@ def tutorial_reference(extractor, content, style_image, config, steps: int, loss
 
 
 def ours(content, style, config, target: float, max_steps: int, progress, label: str, stop_at_target: bool = True,
-         **kwargs) -> Run:
-    """``nst.gatys.stylize`` with a callback noting (time, loss) and stopping at ``target``."""
+         turns: Turns | None = None, **kwargs) -> Run:
+    """``nst.gatys.stylize`` with a callback noting (time, loss) and stopping at ``target``.
+
+    With ``turns``, every iteration waits for its turn, the clock counts only the
+    iterations, and the run goes on to ``max_steps`` (the target is not known yet).
+    """
     from nst.gatys import stylize
 
     run = Run(label)
-    start = time.perf_counter()
+    clock = {"own": 0.0}
+    if turns:
+        turns.take(OURS)
+    clock["start"] = time.perf_counter()
 
     def callback(step: int, loss: float, terms: dict[str, float]) -> bool:
-        run.times.append(time.perf_counter() - start)
+        clock["own"] += time.perf_counter() - clock["start"]
+        run.times.append(clock["own"])
         run.losses.append(loss)
         progress(loss)
+        if turns:
+            turns.give(OURS)
+            turns.take(OURS)
+        clock["start"] = time.perf_counter()
         return stop_at_target and loss <= target
 
-    result = stylize(content[None], style, config, steps=max_steps, method="lbfgs", callback=callback, **kwargs)
+    try:
+        result = stylize(content[None], style, config, steps=max_steps, method="lbfgs", callback=callback, **kwargs)
+    finally:
+        if turns:
+            turns.give(OURS, finished=True)
     run.image = result.images[0]
     run.evaluations = result.evaluations
     run.note = result.reason
@@ -369,10 +435,41 @@ def bench(args: argparse.Namespace) -> int:
     extractor = get_extractor(config.network, config.layers, config.pooling)  # the one stylize() will use
     evaluate = make_evaluator(extractor, content, style_image, config)
 
-    bar, update = _bar(args.reference_steps, "reference (tutorial Adam)")
-    ref = tutorial_reference(extractor, content, style_image, config, args.reference_steps,
-                             args.reference_loss_scale, update)
-    bar.close()
+    runs: list[Run] = []
+    main_label = "ours: L-BFGS"
+    if args.interleave:
+        # Both in turns, one step each; ours runs its full --max-steps (the target comes
+        # from the reference's end) and its time to the target is read off its clock.
+        import threading
+
+        turns = Turns()
+        bar, update = _bar(args.reference_steps, "reference (tutorial Adam)")
+        obar, oupdate = _bar(args.max_steps, main_label)
+        box: dict[str, Run] = {}
+        errors: list[BaseException] = []
+
+        def run_ours() -> None:
+            try:
+                box["ours"] = ours(content, style, config, -math.inf, args.max_steps, oupdate, main_label,
+                                   stop_at_target=False, turns=turns, early_stop_tol=0.0)
+            except BaseException as exc:  # reported after the join
+                errors.append(exc)
+
+        thread = threading.Thread(target=run_ours, daemon=True)
+        thread.start()
+        ref = tutorial_reference(extractor, content, style_image, config, args.reference_steps,
+                                 args.reference_loss_scale, update, turns=turns)
+        thread.join()
+        bar.close()
+        obar.close()
+        if errors:
+            raise errors[0]
+        runs.append(box["ours"])
+    else:
+        bar, update = _bar(args.reference_steps, "reference (tutorial Adam)")
+        ref = tutorial_reference(extractor, content, style_image, config, args.reference_steps,
+                                 args.reference_loss_scale, update)
+        bar.close()
     ref.final_loss, ref_terms = evaluate(ref.image)
     target = ref.final_loss
     print(f"reference: {ref.iterations} steps in {ref.seconds:.1f} s, final loss {target:.6g} "
@@ -381,13 +478,20 @@ def bench(args: argparse.Namespace) -> int:
     if not math.isfinite(target):
         raise StyletuneError(f"the reference run diverged ({ref.note}); lower --reference-loss-scale")
 
-    runs: list[Run] = []
-    variants: list[tuple[str, dict, bool]] = [("ours: L-BFGS", {"early_stop_tol": 0.0}, True)]
+    variants: list[tuple[str, dict, bool]] = [(main_label, {"early_stop_tol": 0.0}, True)]
     if args.variants:
         variants += [
             ("ours: L-BFGS, jit=False", {"early_stop_tol": 0.0, "jit": False}, True),
         ]
     for label, kwargs, stop in variants:
+        if args.interleave and label == main_label:
+            run = runs[0]
+            run.final_loss, terms = evaluate(run.image)
+            print(f"{label} (in turns with the reference): {run.iterations} iterations ({run.evaluations} "
+                  f"evaluations) in {run.seconds:.1f} s of its own turns, final loss {run.final_loss:.6g} "
+                  f"(style {terms['style']:.4g}, content {terms['content']:.4g}, tv {terms['tv']:.4g}); {run.note}",
+                  flush=True)
+            continue
         bar, update = _bar(args.max_steps, label)
         run = ours(content, style, config, target, args.max_steps, update, label, stop_at_target=stop, **kwargs)
         bar.close()
@@ -429,12 +533,15 @@ def bench(args: argparse.Namespace) -> int:
     t_plain = medians["loss+gradient, tf.function"]
     t_xla = medians["loss+gradient, tf.function + XLA"]
     for run, (_, kwargs, stop) in zip(runs, variants, strict=True):
-        if stop and run.reached(target):
+        reach = run.reached(target)
+        if stop and reach:
             t_ours = t_xla if kwargs.get("jit", True) else t_plain
-            print(f"load-independent view, {run.name}: {run.evaluations} loss+gradient evaluations against the "
-                  f"reference's {ref.evaluations} (ratio {ref.evaluations / run.evaluations:.1f}); at the interleaved "
+            # evaluations spent until the target (a run in turns went on past it)
+            used = reach[0] * run.evaluations / max(1, run.iterations)
+            print(f"load-independent view, {run.name}: {used:.0f} loss+gradient evaluations to the target against "
+                  f"the reference's {ref.evaluations} (ratio {ref.evaluations / used:.1f}); at the interleaved "
                   f"medians ({t_plain:.3g} s per evaluation without XLA, {t_xla:.3g} s with) that is "
-                  f"{ref.evaluations * t_plain / (run.evaluations * t_ours):.2f}x sooner, one-off tracing excluded")
+                  f"{ref.evaluations * t_plain / (used * t_ours):.2f}x sooner, one-off tracing excluded")
 
     # ---- the path there: when each run first came within a few percent of the target
     margins = (1.10, 1.05, 1.02, 1.01, 1.0)
@@ -529,6 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="interleaved rounds timing matmul against one loss+gradient evaluation (default 7)")
     p.add_argument("--variants", action="store_true",
                    help="also time ours with jit=False (stylize's XLA switch)")
+    p.add_argument("--interleave", action="store_true",
+                   help="run the reference and ours in turns, one step each, so load changes hit both alike; "
+                        "ours then runs all --max-steps and its time to the target is read off its own clock")
     p.add_argument("--history", help="also write every run's (time, loss) per iteration to this JSON file")
     p.add_argument("--image", default=str(ROOT / "docs" / "images" / "bench_gatys_{size}.png"),
                    help="where to save photo | style | reference | ours ({size} is filled in; 'none' to skip)")

@@ -14,12 +14,14 @@ equal layer shares) are run with different pooling and style layers, and judged:
 * ``judge's own``: max pooling, the judge's four layers - the suspected favourite;
 * ``gatys``: average pooling, blockN_conv1 for N = 1..5 (Gatys et al. 2016);
 * ``gatys-max``: the same layers with max pooling;
-* ``shallow`` / ``deep``: average pooling, block1-2 only / block3-5 only.
+* ``shallow`` / ``deep``: average pooling, block1-2 only / block3-5 only;
+* ``random-weight VGG16``: a different network altogether (VGG16's shape, seeded random
+  weights, block1-3), the one other network with weights on an offline machine.
 
 If the judge simply rewarded its own settings, ``judge's own`` would dominate every other
 row (lower style *and* content score). The table marks the rows that no other row
-dominates. Other *networks* cannot be compared on an offline machine (only vgg16_hed has
-weights here); see ``docs/judge.md``.
+dominates. ImageNet networks (VGG19, InceptionV3) cannot be compared on an offline machine;
+see ``docs/judge.md``.
 """
 
 from __future__ import annotations
@@ -34,12 +36,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import format_table, machine_summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+GATYS_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+#: name -> (loss network, pooling, style layers)
 VARIANTS = {
-    "judge's own": ("max", ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")),
-    "gatys": ("avg", ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")),
-    "gatys-max": ("max", ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")),
-    "shallow": ("avg", ("block1_conv1", "block2_conv1")),
-    "deep": ("avg", ("block3_conv1", "block4_conv1", "block5_conv1")),
+    "judge's own": ("vgg16_hed", "max", ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")),
+    "gatys": ("vgg16_hed", "avg", GATYS_LAYERS),
+    "gatys-max": ("vgg16_hed", "max", GATYS_LAYERS),
+    "shallow": ("vgg16_hed", "avg", ("block1_conv1", "block2_conv1")),
+    "deep": ("vgg16_hed", "avg", ("block3_conv1", "block4_conv1", "block5_conv1")),
+    # Another network: VGG16's architecture with seeded random weights. Random convolutional
+    # features are known to carry texture statistics (Ustyuzhaninov et al. 2017, "What does
+    # it take to generate natural textures?"); the judge has never seen this network.
+    "random-weight VGG16": ("random", "avg", ("block1_conv1", "block2_conv1", "block3_conv1")),
 }
 
 
@@ -67,15 +75,15 @@ def main(argv: list[str] | None = None) -> int:
     photos = load_photos(content_paths(None, args.photos), args.size)
     batch = np.stack([p.image for p in photos])
     painting = load_image(args.style)
-    space = SearchSpace(("vgg16_hed",), calibrate(["vgg16_hed"], batch, painting))
+    networks = sorted({v[0] for v in VARIANTS.values()})
+    space = SearchSpace(tuple(networks), calibrate(networks, batch, painting))
     judge = Judge(JudgeSpec(), batch, painting)
-    all_layers = get_spec("vgg16_hed").style_layers
     rows, sheet = [], [list(batch)]
     for ratio in args.ratio or [30.0]:
         results = {}
-        for name, (pooling, layers) in VARIANTS.items():
-            shares = {n: (1.0 if n in layers else 1e-3) for n in all_layers}
-            cfg = to_config(space, "vgg16_hed", pooling, "block4_conv2", shares, ratio, args.tv, 1.0)
+        for name, (network, pooling, layers) in VARIANTS.items():
+            shares = {n: (1.0 if n in layers else 1e-3) for n in get_spec(network).style_layers}
+            cfg = to_config(space, network, pooling, "block4_conv2", shares, ratio, args.tv, 1.0)
             t0 = time.perf_counter()
             r = stylize(batch, painting, cfg, steps=args.steps)
             s = judge.score(r.images).means()

@@ -49,13 +49,14 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_ATTR = "bench_study_cost"
 
 
-def step_cost(batch, painting, steps: int = 10) -> float:
+def step_cost(batch, painting, steps: int = 10, warm: bool = True) -> float:
     """Seconds per photo and L-BFGS iteration of the default config (after a warm-up run)."""
     from nst.config import StyleConfig
     from nst.gatys import stylize
 
     cfg = StyleConfig()
-    stylize(batch, painting, cfg, steps=3, early_stop_tol=0)  # trace and compile
+    if warm:
+        stylize(batch, painting, cfg, steps=3, early_stop_tol=0)  # trace and compile
     r = stylize(batch, painting, cfg, steps=steps, early_stop_tol=0)
     return r.seconds / (r.iterations * len(batch))
 
@@ -133,11 +134,21 @@ def run(args) -> str:
     per_step = step_cost(batch, prep.objective.painting)
     print(f"set-up {setup:.1f} s; step cost now {per_step:.3f} s per photo-step (reference {REFERENCE_STEP})",
           flush=True)
-    started = time.perf_counter()
-    work(prep, args.trials)
-    wall = time.perf_counter() - started
+    # One trial at a time, each followed by a short probe of the step cost, so every
+    # trial's time can be scaled by the load it actually met (the load of a shared
+    # machine changes over the minutes a study takes).
+    per_trial: list[tuple[float, float]] = []  # (seconds of the trial, probe s per photo-step after it)
+    for k in range(1, args.trials + 1):
+        t0 = time.perf_counter()
+        work(prep, k)
+        spent = time.perf_counter() - t0
+        probe = step_cost(batch, prep.objective.painting, steps=3, warm=False)
+        per_trial.append((spent, probe))
+        print(f"trial {k}/{args.trials}: {spent:.1f} s, probe {probe:.3f} s per photo-step", flush=True)
+    wall = sum(t for t, _ in per_trial)  # the probes are not part of the study
     prep.study.set_user_attr(BENCH_ATTR, {"setup": setup, "per_step": per_step, "wall": wall,
-                                          "photos": len(batch), "machine": machine_summary()})
+                                          "per_trial": per_trial, "photos": len(batch),
+                                          "machine": machine_summary()})
     return url
 
 
@@ -170,6 +181,13 @@ def analyse(url: str) -> None:
     def est(share: float) -> float:
         return setup + warm * med + (50 - warm) * med * (1 - share)
 
+    # Per-trial load correction: each trial's time times (quietest probe / its own probe).
+    # The quietest probe of the run is itself at most as fast as an idle machine, so the
+    # corrected total is an upper bound of the idle figure.
+    per_trial = info.get("per_trial") or []
+    quiet = min(p for _, p in per_trial) if per_trial else per_step
+    corrected = sum(t * quiet / p for t, p in per_trial)
+
     print(f"measured on: {info['machine']}")
     print(f"load factor (this run's step cost / {REFERENCE_STEP} s): {load:.2f}")
     print()
@@ -190,6 +208,9 @@ def analyse(url: str) -> None:
             ["two objectives: stopped trials on the final front", f"{len(set(mo) & front)}", f"front has {len(front)}"],
             ["--tradeoff 1: trials stopped (replay)", f"{len(so)} of {len(trials)}", "-"],
             ["--tradeoff 1: share of steps / time saved", f"{so_steps:.3f} / {so_secs:.3f}", "-"],
+            [f"wall time of these {len(trials)} trials, each scaled by its own probe, min",
+             f"{corrected / 60:.1f} at the quietest probe ({quiet:.3f} s)" if per_trial else "-",
+             round(corrected * REFERENCE_STEP / quiet / 60, 1) if per_trial else "-"],
             ["50 trials, no early stop, min (extrapolated)", round(est(0.0) / 60, 1), round(est(0.0) / 60 / load, 1)],
             ["50 trials, two objectives, min (extrapolated)", round(est(mo_secs) / 60, 1),
              round(est(mo_secs) / 60 / load, 1)],

@@ -113,7 +113,7 @@ class StyleConfig:
     @classmethod
     def from_dict(cls, data: Any) -> StyleConfig:
         if not isinstance(data, Mapping):
-            raise ConfigError("config must be a JSON object")
+            raise ConfigError("config must be a JSON object, like the one `tuner render --print-config` prints")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -147,7 +147,8 @@ class StyleConfig:
             with open(path, encoding="utf-8") as fh:
                 text = fh.read()
         except FileNotFoundError:
-            raise ConfigError(f"{path}: no such config file") from None
+            raise ConfigError(f"{path}: no such config file; check the path, or write one with "
+                              "`tuner render --print-config > cfg.json`") from None
         except (IsADirectoryError, UnicodeDecodeError, PermissionError) as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.__class__.__name__})") from None
         try:

@@ -23,3 +23,10 @@ class ConfigError(StyletuneError):
 
 class WeightsUnavailable(StyletuneError):
     """Pretrained weights for a loss network are not on this machine and cannot be fetched."""
+
+
+class StyletuneNote(UserWarning):
+    """Something a user should hear about once but that is not an error (an animation's first frame is used, ...).
+
+    The command-line front ends print these as one ``<prog>: note: <message>`` line.
+    """

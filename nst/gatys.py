@@ -151,6 +151,7 @@ def stylize(
     seed: int = 0,
     extractor: FeatureExtractor | None = None,
     image_callback: ImageCallback | None = None,
+    init_images: np.ndarray | None = None,
 ) -> GatysResult:
     """Stylise a batch of same-sized photos with the loss described by ``config``.
 
@@ -159,6 +160,8 @@ def stylize(
     optimiser iterations; ``early_stop_tol=0`` disables early stopping. ``extractor``
     overrides the network built from ``config`` (tests pass tiny ones).
     ``image_callback`` is called after ``callback`` with the step and current images.
+    ``init_images`` (same shape as the batch, in [0, 1]) replaces ``config.init`` as the
+    starting point, e.g. an upsampled result of a coarser run.
     """
     batch = np.stack(list(contents)) if not isinstance(contents, np.ndarray) or contents.ndim == 3 else contents
     if batch.ndim == 3:
@@ -176,7 +179,12 @@ def stylize(
     content_target = extractor(content_t)[config.content_layer]
     weights = _weights_vector(config, style_layers)
     fn = _loss_and_grad_fn(extractor, config.content_layer, style_layers, jit)
-    x0 = np.stack([initial_image(c, config.init, seed + i) for i, c in enumerate(batch)])
+    if init_images is not None:
+        if init_images.shape != batch.shape:
+            raise ValueError(f"init_images must have the batch's shape {batch.shape}, got {init_images.shape}")
+        x0 = np.clip(init_images, 0.0, 1.0).astype(np.float32)
+    else:
+        x0 = np.stack([initial_image(c, config.init, seed + i) for i, c in enumerate(batch)])
 
     result = GatysResult(images=x0.copy())
     stopper = _Stopper(early_stop_tol, patience, min_steps)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nst.errors import ImageError
+from nst.errors import ImageError, StyletuneNote
 
 #: Smallest side we accept: a 4-block VGG needs at least 16 px to keep one pixel.
 MIN_SIDE = 16
@@ -87,7 +87,7 @@ def load_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.
                         )
                     if getattr(im, "is_animated", False) and name not in _ANIMATION_NOTED:
                         _ANIMATION_NOTED.add(name)
-                        warnings.warn(f"{name}: animated image, using its first frame", stacklevel=2)
+                        warnings.warn(f"{name}: animated image, using its first frame", StyletuneNote, stacklevel=2)
                     im.seek(0)
                     im.load()
                     upright = ImageOps.exif_transpose(im) or im
@@ -97,7 +97,8 @@ def load_image(path: str | os.PathLike[str], max_side: int | None = None) -> np.
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{name}: claims a size too large to decode safely ({exc.__class__.__name__})") from None
+        raise ImageError(f"{name}: claims a size too large to decode safely ({exc.__class__.__name__}); "
+                         f"use a picture below {MAX_PIXELS // 1_000_000} megapixels") from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not a recognised image; use a {_SUPPORTED} file") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -142,24 +143,53 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def check_output(path: str | os.PathLike[str], *, folder: bool = False, what: str = "output path") -> Path:
+    """Refuse an output path that cannot be written, before any work is spent on the result.
+
+    ``folder``: the path is a folder to create or fill, not a file. Checks that a file
+    path is not an existing folder, and that the nearest existing ancestor is a writable
+    folder (a file where a folder is expected, or a read-only place, is named). ``what``
+    names the flag to change in the message.
+    """
+    p = Path(path)
+    if not folder and p.is_dir():
+        raise ImageError(f"{p}: is a folder; give a file name for the result, e.g. {p / 'result.png'}")
+    if folder and p.exists() and not p.is_dir():
+        raise ImageError(f"{p}: is a file; choose another {what}, a folder")
+    anchor = next((a for a in (p if folder else p.parent, *(p if folder else p.parent).parents) if a.exists()), Path("."))
+    if not anchor.is_dir():
+        raise ImageError(f"{anchor} is a file, not a folder, so {p} cannot be written there; choose another {what}")
+    if not os.access(anchor, os.W_OK | os.X_OK):
+        raise ImageError(f"{anchor} is not writable; choose another {what}")
+    return p
+
+
 def save_image(path: str | os.PathLike[str], img: np.ndarray) -> Path:
     """Write an image atomically: to a temporary name in the same folder, then rename.
 
     A reader never sees a half-written file under the real name, even if the process is
     killed mid-write. The format follows the extension (PNG if there is none we know).
+    A place that cannot be written (a file where a folder should be, no permission, a
+    full disk) is an :class:`ImageError` naming the path.
     """
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}.get(
         p.suffix.lower(), "PNG"
     )
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as exc:
+        raise ImageError(f"cannot write {p} ({exc.strerror or exc.__class__.__name__}); choose another output path") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             Image.fromarray(to_uint8(img)).save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ImageError(f"cannot write {p} ({exc.strerror or exc.__class__.__name__}); choose another output path") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -95,6 +95,7 @@ def _resolve_source(args: argparse.Namespace) -> dict[str, Any]:
     from nst.config import StyleConfig
     from nst.errors import StyletuneError
     from nst.images import bundled_photos, load_image
+    from tuner.reader import safe_name
 
     if args.from_study:
         from tuner import reader
@@ -133,7 +134,7 @@ def _resolve_source(args: argparse.Namespace) -> dict[str, Any]:
               "style_file": str(style_path.resolve()), "study": None, "trial": None, "storage": None, "judge": None,
               "gatys_scores": None}
     return {"config": config, "style_bytes": style_path.read_bytes(), "style_suffix": style_path.suffix or ".png",
-            "source": source, "photos": photos, "default_name": style_path.stem}
+            "source": source, "photos": photos, "default_name": safe_name(style_path.stem, "style")}
 
 
 def _check_resume(info: dict[str, Any], args: argparse.Namespace, explicit: dict[str, Any]) -> None:
@@ -157,6 +158,7 @@ def _check_resume(info: dict[str, Any], args: argparse.Namespace, explicit: dict
 
 def _fit(args: argparse.Namespace) -> int:
     from nst.errors import StyletuneError
+    from nst.images import check_output
     from trainer.data import scan_photos
     from trainer.fit import Settings, Trainer, create_run
     from trainer.runs import RunFolder
@@ -188,6 +190,7 @@ def _fit(args: argparse.Namespace) -> int:
             settings_kw["feature_cache"] = args.feature_cache
         if not args.data:
             raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
+        check_output(runs_dir, folder=True, what="--runs-dir")
         settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
         src = _resolve_source(args)
         name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
@@ -244,7 +247,7 @@ def _stylize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from nst.errors import StyletuneError
-    from nst.images import load_image, save_image
+    from nst.images import check_output, load_image, save_image
     from trainer.runs import run_path
     from trainer.stylize import load_stylizer
 
@@ -255,6 +258,7 @@ def _stylize(args: argparse.Namespace) -> int:
         ".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
     if not single_file and out.exists() and not out.is_dir():
         raise StyletuneError(f"{out} is a file; with several inputs -o must be a folder")
+    check_output(out, folder=not single_file)
     for path, _ in inputs:  # refuse a broken named file before writing anything
         if Path(path) in {Path(a) for a in args.inputs}:
             load_image(path)

@@ -253,6 +253,7 @@ class Trainer:
         self.grams = style_targets(self.extractor(style_img), cfg.active_style_layers)
 
         self.step = 0
+        run.remove_leftovers()  # temporary files of a run that was killed mid-write
         if run.checkpoint_steps():
             self.restore()
         self._train_step = None

@@ -184,6 +184,33 @@ class RunFolder:
             self.checkpoint_file(old).unlink(missing_ok=True)
         return target
 
+    def remove_leftovers(self, min_age_s: float = 30.0) -> int:
+        """Delete temporary files that killed runs left behind; returns how many.
+
+        Every write goes to a hidden temporary name first (``.ckpt.*.npz``, ``.model.*.keras``,
+        ``.<name>.*.tmp``), so a process killed mid-write leaves one behind: harmless, but a
+        partial checkpoint can be as large as a real one, and a run that crashes often would
+        fill its disk. Only files untouched for ``min_age_s`` seconds go, so a write in
+        progress in another process (a second ``trainer fit`` on the same run) is never cut.
+        """
+        import time
+
+        now = time.time()
+        removed = 0
+        for folder in (self.path, self.checkpoints, self.previews, self.results):
+            if not folder.is_dir():
+                continue
+            for p in folder.iterdir():
+                stale = p.is_file() and p.name.startswith(".") and (
+                    p.name.startswith((".ckpt.", ".model.")) or p.name.endswith(".tmp"))
+                try:
+                    if stale and now - p.stat().st_mtime > min_age_s:
+                        p.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    continue
+        return removed
+
     def load_checkpoint(self, step: int | None = None) -> tuple[int, list[np.ndarray], list[np.ndarray]]:
         """``(step, model weights, optimiser variables)`` of a checkpoint (default: the newest)."""
         steps = self.checkpoint_steps()

@@ -39,7 +39,7 @@ def _render(args: argparse.Namespace) -> int:
 
     from nst.config import RECIPES, StyleConfig
     from nst.errors import StyletuneError
-    from nst.images import load_image, save_image
+    from nst.images import check_output, load_image, save_image
 
     if args.config:
         config = StyleConfig.load(args.config)
@@ -56,6 +56,7 @@ def _render(args: argparse.Namespace) -> int:
         return 0
     if not args.style or not args.content or not args.output:
         raise StyletuneError("render needs --style, --content and -o (or --print-config)")
+    check_output(args.output)  # before a minute of rendering, not after
     style = load_image(args.style)
     content = load_image(args.content, max_side=args.size)
     out = args.output

@@ -1,16 +1,18 @@
 """Shared plumbing for styletune's command-line tools (``tuner``, ``trainer``).
 
 One behaviour for every command: bad input prints ``<prog>: error: <one line>`` and
-exits 2 without a traceback; Ctrl-C prints how to resume and exits 130.
+exits 2 without a traceback; Ctrl-C prints how to resume and exits 130; a note (e.g.
+"animated image, using its first frame") prints as one ``<prog>: note: <message>`` line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
-from nst.errors import StyletuneError
+from nst.errors import StyletuneError, StyletuneNote
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -54,6 +56,25 @@ def float_in(lo: float, hi: float, what: str) -> Callable[[str], float]:
     return parse
 
 
+def _notes_as_lines(prog: str) -> None:
+    """Show :class:`~nst.errors.StyletuneNote` warnings as ``<prog>: note: <message>``, one line each.
+
+    Python's default display adds the source file and line of code, which means nothing
+    to a user. Whoever warns decides how often (``load_image`` says it once per file), so
+    notes are never filtered here. Other warnings keep their usual display.
+    """
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, StyletuneNote):
+            sys.stderr.write(f"{prog}: note: {message}\n")
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", StyletuneNote)
+    warnings.showwarning = show
+
+
 def run_main(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     """Parse, dispatch to ``args.func(args)``, and turn user errors into one line + exit 2."""
     args = parser.parse_args(argv)
@@ -61,7 +82,9 @@ def run_main(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            _notes_as_lines(prog)
+            return int(args.func(args) or 0)
     except StyletuneError as exc:
         sys.stderr.write(f"{prog}: error: {exc}\n")
         return EXIT_USAGE

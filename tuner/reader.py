@@ -62,11 +62,34 @@ class StorageError(StyletuneError):
 
 def check_name(name: str, what: str = "study name") -> str:
     """Refuse names that could escape a folder or confuse a shell (``..``, ``/``, spaces...)."""
-    if not _NAME_RE.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or ".." in name:
         raise StorageError(
             f"{what} {name!r} is not allowed; use letters, digits, '.', '_' or '-' (at most 100, no '..')"
         )
     return name
+
+
+def safe_name(text: str, fallback: str = "study") -> str:
+    """A name :func:`check_name` accepts, made from a file name: "été à Giverny" -> "ete_a_Giverny".
+
+    ASCII letters, digits, '.', '_' and '-' are kept; an accented letter keeps its base
+    letter (Unicode NFKD); any other character becomes '_'; '..' and leading dots or
+    dashes go. So a painting or photo with spaces or non-ASCII characters in its file name
+    still gets a usable default study, photo or run name.
+    """
+    import unicodedata
+
+    out = []
+    for ch in text:
+        if ch.isascii():
+            out.append(ch if ch.isalnum() or ch in "._-" else "_")
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if c.isascii() and c.isalnum())
+            out.append(base or "_")
+    name = "".join(out)
+    while ".." in name:
+        name = name.replace("..", "_")
+    return name.lstrip("._-")[:100] or fallback
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -77,8 +100,39 @@ def sqlite_path(url: str) -> Path | None:
     return None
 
 
+def check_url(url: str) -> str:
+    """Refuse a storage URL that cannot work, in one line, before anything is created for it.
+
+    Checks the form (``dialect[+driver]://...``), that SQLAlchemy knows the dialect, that
+    its driver is installed and, for a SQLite file, that no file sits where a folder on
+    its path should be. Whether the server answers or the file holds a study is left to
+    :func:`open_storage`.
+    """
+    import sqlalchemy
+
+    if not isinstance(url, str) or "://" not in url:
+        raise StorageError(f"{url!r} is not a storage URL; use e.g. {DEFAULT_STORAGE} or postgresql://user@host/db")
+    try:
+        dialect = sqlalchemy.engine.make_url(url).get_dialect()
+    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
+        raise StorageError(f"{url!r} is not a valid storage URL ({str(exc).splitlines()[0]})") from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        missing = exc.name or "its driver"
+        raise StorageError(f"{url}: its database driver {missing} is not installed; pip install {missing} "
+                           "(PostgreSQL: pip install 'psycopg[binary]')") from None
+    db = sqlite_path(url)
+    if db is not None:
+        blocker = next((p for p in (db.parent, *db.parent.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise StorageError(f"{blocker} is a file, not a folder, so {db} cannot be there; choose another --storage")
+    return url
+
+
 def artifact_dir(url: str, override: str | os.PathLike[str] | None = None) -> Path:
-    """Where artifacts of the studies in ``url`` are kept (see module docstring)."""
+    """Where artifacts of the studies in ``url`` are kept (see module docstring); ``url`` is checked first."""
+    check_url(url)
     if override:
         return Path(override)
     db = sqlite_path(url)
@@ -98,11 +152,9 @@ def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = False, heartbeat:
     ``heartbeat_stale_trial_callback``: the tuner passes a retry callback so a trial whose
     worker died is queued again with the same parameters.
     """
-    import optuna
     import sqlalchemy
 
-    if "://" not in url:
-        raise StorageError(f"{url!r} is not a storage URL; use e.g. {DEFAULT_STORAGE} or postgresql://user@host/db")
+    check_url(url)
     db = sqlite_path(url)
     engine_kwargs: dict[str, Any] = {}
     if db is not None:
@@ -117,7 +169,7 @@ def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = False, heartbeat:
                 raise StorageError(f"{db.parent} is not writable; fix its permissions or choose another --storage")
         engine_kwargs = {"connect_args": {"timeout": 60}}
     try:
-        storage = optuna.storages.RDBStorage(
+        storage = _rdb_storage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
             grace_period=(heartbeat * 4 if heartbeat else None),
             failed_trial_callback=None, heartbeat_stale_trial_callback=stale_trial_callback,
@@ -125,13 +177,45 @@ def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = False, heartbeat:
     except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
         raise StorageError(f"{url!r} is not a valid storage URL ({str(exc).splitlines()[0]})") from None
     except sqlalchemy.exc.DatabaseError as exc:
-        raise StorageError(f"{url}: cannot open the database ({str(exc.orig).splitlines()[0]}); is it a study database?") from None
-    except ModuleNotFoundError as exc:
-        raise StorageError(f"{url}: the database driver {exc.name} is missing; pip install styletune[postgres]") from None
+        reason = str(exc.orig).splitlines()[0]
+        if db is None:
+            raise StorageError(f"{url}: cannot use the database server ({reason}); check that it runs and the URL's "
+                               "host, port, user and database name") from None
+        raise StorageError(f"{url}: cannot open the database ({reason}); point --storage at a study database") from None
+    except ImportError as exc:  # Optuna re-raises a missing driver as a plain ImportError
+        missing = next((e.name for e in (exc, exc.__cause__) if isinstance(e, ModuleNotFoundError) and e.name), None)
+        fix = f"pip install {missing}" if missing else "install the driver the URL names"
+        raise StorageError(f"{url}: its database driver {missing or ''} is not installed; {fix} "
+                           "(PostgreSQL: pip install 'psycopg[binary]')".replace("  ", " ")) from None
     if db is not None:
         with storage.engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     return storage
+
+
+def _rdb_storage(url: str, **kwargs: Any):
+    """``optuna.storages.RDBStorage(url, **kwargs)``, retried while another process creates Optuna's tables.
+
+    Processes that open a new database at the same moment (search workers, the dashboard
+    watching for the first study) all run Optuna's ``CREATE TABLE`` statements and stamp
+    its schema version, and all but one fail: a duplicate key in PostgreSQL's catalogue,
+    "table ... already exists" or a duplicate ``alembic_version`` row in SQLite. A moment
+    later the tables exist, so the losers simply try again.
+    """
+    import time
+
+    import optuna
+    import sqlalchemy
+
+    for attempt in range(6):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except sqlalchemy.exc.DatabaseError as exc:
+            racing = isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc.orig)
+            if not racing or attempt == 5:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)
@@ -208,7 +292,8 @@ def chosen_or_default(study) -> int:
 def trial_config(study, number: int) -> StyleConfig:
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
     if not trials:
-        raise StorageError(f"study {study.study_name!r} has no trial {number}")
+        raise StorageError(f"study {study.study_name!r} has no trial {number}; "
+                           f"`tuner show {study.study_name} --all` lists its finished trials")
     cfg = trials[0].user_attrs.get(CONFIG_ATTR)
     if not cfg or trials[0].state.name != "COMPLETE":
         raise StorageError(f"trial {number} of {study.study_name!r} did not finish ({trials[0].state.name}); pick a finished one")
@@ -220,10 +305,16 @@ def read_artifact(url: str, artifact_id: str, artifacts: str | os.PathLike[str] 
     if not re.fullmatch(r"[A-Za-z0-9-]{8,64}", artifact_id):
         raise StorageError(f"{artifact_id!r} is not an artifact id")
     from optuna.artifacts import FileSystemArtifactStore
+    from optuna.artifacts.exceptions import ArtifactNotFound
 
-    store = FileSystemArtifactStore(str(artifact_dir(url, artifacts)))
-    with store.open_reader(artifact_id) as fh:
-        return fh.read()
+    folder = artifact_dir(url, artifacts)
+    store = FileSystemArtifactStore(str(folder))
+    try:
+        with store.open_reader(artifact_id) as fh:
+            return fh.read()
+    except (ArtifactNotFound, IsADirectoryError):
+        raise StorageError(f"artifact {artifact_id} is missing from {folder}; if the artifacts folder was "
+                           "moved, pass --artifacts DIR") from None
 
 
 def read_image_artifact(url: str, artifact_id: str, artifacts: str | os.PathLike[str] | None = None) -> np.ndarray:

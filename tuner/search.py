@@ -7,19 +7,29 @@ storage and prints progress. Resuming is running the same command again:
 
 * finished trials are never redone;
 * a trial whose worker died (kill -9, power loss) stops sending heartbeats; after the
-  grace period (4 heartbeats) any worker marks it failed and queues a copy with the same
-  parameters (Optuna's ``RetryHeartbeatStaleTrialCallback``);
+  grace period (4 heartbeats) any worker marks it failed and queues a clean copy with the
+  same parameters (:func:`_retry_stale`), at most ``MAX_RETRY`` times in a row;
 * a trial interrupted by Ctrl-C is marked failed and queued again at once, and the
-  command prints how to resume.
+  command prints how to resume;
+* the study, its record and the queue of published recipes are created under a lock
+  (:func:`creation_lock`), so processes starting together never queue a recipe twice, and
+  a run killed before the queue was complete gets it completed by the next run;
+* ``--seed`` is honoured by the process that creates the study; every later process
+  reseeds its sampler so it cannot replay parameters already tried.
+
+``python -m bench.chaos`` kills a search at random moments and checks all of this
+(docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from nst.errors import StyletuneError
-from tuner.reader import CONFIG_ATTR, SCORES_ATTR, check_name, default_trial
+from tuner.reader import CONFIG_ATTR, SCORES_ATTR, check_name, default_trial, safe_name
 
 #: Stop a worker after this many trials in a row failed: something is wrong beyond one config.
 MAX_CONSECUTIVE_FAILURES = 5
@@ -72,9 +82,8 @@ class Prepared:
 
 
 def study_name_for(style: str) -> str:
-    stem = Path(style).stem
-    safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in stem).lstrip("._-")[:100]
-    return check_name(safe or "study")
+    """The default study name: the painting's file name without extension, made safe (see ``safe_name``)."""
+    return check_name(safe_name(Path(style).stem, "study"))
 
 
 def _quiet_optuna() -> None:
@@ -113,8 +122,6 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     ok, why = weights_available(spec.network)
     if not ok:
         raise StyletuneError(f"the judge needs {spec.network}, whose weights are missing ({why})")
-    storage = open_storage(options.storage, create=True, heartbeat=options.heartbeat,
-                           stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     store = atomic_store(artifact_dir(options.storage, options.artifacts))
     single = options.tradeoff is not None
     if options.sampler == "random":
@@ -130,13 +137,28 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
                          seed=options.seed)
     wanted["early_stop"] = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8} if single
                             else ParetoStopRule().to_dict()) if options.prune else None
-    study, record, created = open_or_create(
-        storage, name, wanted, style_bytes=style_bytes, photos=photos, store=store,
-        directions=["minimize"] if single else ["minimize", "minimize"], sampler=sampler, pruner=pruner,
-        make_space=lambda: SearchSpace(networks, calibrate(networks, batch, painting)).to_dict(),
-    )
-    space = SearchSpace.from_dict(record["space"])
-    seeded = _seed_recipes(study, space) if created and options.sampler != "random" else []
+    # Several processes may start on a new study at once (three terminals, --jobs workers,
+    # machines sharing PostgreSQL): creating the tables, the study, its record and the recipe
+    # queue happens under a lock, so exactly one of them does it and the others find it done.
+    with creation_lock(options.storage, name):
+        storage = open_storage(options.storage, create=True, heartbeat=options.heartbeat,
+                               stale_trial_callback=_retry_stale)
+        study, record, created = open_or_create(
+            storage, name, wanted, style_bytes=style_bytes, photos=photos, store=store,
+            directions=["minimize"] if single else ["minimize", "minimize"], sampler=sampler, pruner=pruner,
+            make_space=lambda: SearchSpace(networks, calibrate(networks, batch, painting)).to_dict(),
+        )
+        space = SearchSpace.from_dict(record["space"])
+        # Recipes are queued right after the record is written; a run killed in between (or
+        # half-way through the queue) left them missing, so any run that finds only recipe
+        # trials so far completes the queue. Queuing skips recipes already there.
+        recipes_only = all(t.user_attrs.get("recipe") for t in study.get_trials(deepcopy=False))
+        seeded = _seed_recipes(study, space) if recipes_only and options.sampler != "random" else []
+    if not created:
+        # A seeded sampler draws the same sequence in every process. Only the run that created
+        # the study keeps --seed (so a new single-process search is reproducible); a resumed run,
+        # a --jobs worker or another terminal would otherwise replay parameters already tried.
+        sampler.reseed_rng()
     judge = Judge(spec, batch, painting)
     objective = Objective(study=study, space=space, photos=photos, painting=painting, judge=judge, store=store,
                           steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
@@ -145,16 +167,79 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
 
 
 def _seed_recipes(study, space) -> list[str]:
-    """Enqueue the published recipes (translated to this study's networks) as the first trials."""
+    """Enqueue the published recipes (translated to this study's networks) as the first trials.
+
+    Recipes already in the study (queued, run or re-queued) are skipped, so calling this
+    again after an interrupted start queues only the missing ones. Returns what was queued.
+    """
     from nst.config import RECIPES
     from tuner.space import recipe_params
 
+    present = {t.user_attrs.get("recipe") for t in study.get_trials(deepcopy=False)}
     lines = []
     for name, config in RECIPES.items():
+        if name in present:
+            continue
         params, notes = recipe_params(config, space)
         study.enqueue_trial(params, user_attrs={"recipe": name}, skip_if_exists=True)
         lines.append(name + (f" ({'; '.join(notes)})" if notes else ""))
     return lines
+
+
+@contextlib.contextmanager
+def creation_lock(url: str, name: str) -> Iterator[None]:
+    """Hold an exclusive lock, per storage and study name, while a study is opened or created.
+
+    SQLite: ``flock`` on a hidden file beside the database (SQLite is one machine's storage,
+    so a file lock reaches every process that can open it). PostgreSQL and MySQL: a
+    session-level advisory lock on the server, on a connection of its own, taken before
+    Optuna creates its tables (concurrent ``CREATE TABLE`` on a new PostgreSQL database
+    fails). Other back ends: no lock. The operating system or the server releases the lock
+    when its process dies, so a killed run never leaves it held.
+    """
+    import hashlib
+
+    from tuner.reader import sqlite_path
+
+    db = sqlite_path(url)
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: no file lock
+        fcntl = None  # type: ignore[assignment]
+    if db is not None and fcntl is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.parent / f".{db.name}.lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return
+    dialect = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if db is not None or dialect not in ("postgresql", "postgres", "mysql", "mariadb"):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    key = int.from_bytes(hashlib.sha256(f"styletune-study:{name}".encode()).digest()[:8], "big", signed=True)
+    try:
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+        conn = engine.connect()
+    except Exception:  # noqa: BLE001 - open_storage then reports the bad URL or server in one line
+        conn = None
+    if conn is None:
+        yield
+        return
+    try:
+        if dialect in ("postgresql", "postgres"):
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        else:
+            conn.execute(sqlalchemy.text("SELECT GET_LOCK(:k, 3600)"), {"k": f"styletune-{key}"})
+        yield
+    finally:
+        conn.close()  # ends the session, which releases a session-level lock
+        engine.dispose()
 
 
 # -- counting --------------------------------------------------------------------------
@@ -275,7 +360,9 @@ def _requeue(study, number: int | None) -> None:
     if number is None:
         return
     t = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
-    if t is None or t.state.name != "FAIL" or not t.params:
+    # A trial stopped before it drew any parameter holds nothing to repeat, unless it was a
+    # queued one (a recipe), whose parameters wait in ``fixed_params``.
+    if t is None or t.state.name != "FAIL" or not (t.params or "fixed_params" in t.system_attrs):
         return
     history = [*t.system_attrs.get("retry_history", []), t.number]
     if len(history) > MAX_RETRY:
@@ -286,6 +373,48 @@ def _requeue(study, number: int | None) -> None:
     user = {k: v for k, v in t.user_attrs.items() if k == "recipe"}
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=t.params,
                                               distributions=t.distributions, user_attrs=user, system_attrs=system))
+
+
+def _retry_stale(study, trial) -> None:
+    """Optuna's callback for a trial whose worker stopped sending heartbeats (killed, power cut).
+
+    Optuna marked it failed; queue a clean copy with its parameters (:func:`_requeue`),
+    rather than Optuna's ``RetryHeartbeatStaleTrialCallback``, whose copy also inherits the
+    dead run's user attributes (a ``prune_reason`` of the interrupted attempt would then
+    label the copy's finished result).
+    """
+    _requeue(study, trial.number)
+
+
+def _adopt_orphans(study, grace: float, adopted: set[int]) -> None:
+    """Give a heartbeat to running trials that never had one, so Optuna's stale check can retry them.
+
+    Optuna starts a trial's heartbeat thread only after ``study.ask()`` has marked the trial
+    RUNNING and the sampler has drawn its relative parameters. A worker killed in between
+    leaves a RUNNING trial with no heartbeat at all, which ``fail_stale_trials`` never
+    considers stale: a queued recipe in that state would never run. A trial without the
+    ``worker_pid`` attribute (set as the objective starts) that has been RUNNING longer
+    than the grace period is such an orphan; recording one heartbeat for it makes it stale
+    one grace period later, and then it is failed and re-queued the normal way. A live
+    trial in that state (impossible in practice) would only get a heartbeat it was about
+    to record itself. ``adopted`` remembers the trials this process already gave one, so
+    it does not keep an orphan fresh by heartbeating it on every pass.
+    """
+    import datetime as dt
+
+    import optuna
+
+    storage = study._storage
+    if not hasattr(storage, "record_heartbeat"):
+        return
+    now = dt.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if "worker_pid" in t.user_attrs or t.datetime_start is None or t._trial_id in adopted:
+            continue
+        if (now - t.datetime_start).total_seconds() > grace:
+            adopted.add(t._trial_id)
+            with contextlib.suppress(Exception):  # another worker recorded it at the same moment
+                storage.record_heartbeat(t._trial_id)
 
 
 def work(prep: Prepared, target: int, monitor: Monitor | None = None) -> None:
@@ -309,7 +438,10 @@ def work(prep: Prepared, target: int, monitor: Monitor | None = None) -> None:
         if monitor is not None:
             monitor.poll()
 
+    grace = 4 * prep.options.heartbeat  # open_storage's grace period
+    adopted: set[int] = set()
     while True:
+        _adopt_orphans(study, grace, adopted)
         optuna.storages.fail_stale_trials(study)
         c = counts(study)
         if c["finished"] >= target:
@@ -334,6 +466,9 @@ def work(prep: Prepared, target: int, monitor: Monitor | None = None) -> None:
 
 def _worker_main(options: SearchOptions, target: int, parent: int) -> int:
     """Entry point of a ``--jobs`` worker process."""
+    from nst.errors import StyletuneNote
+
+    warnings.simplefilter("ignore", StyletuneNote)  # the parent process has said it already
     try:
         if options.threads:
             os.environ["OMP_NUM_THREADS"] = str(options.threads)

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from nst.errors import StyletuneError
-from tuner.reader import STUDY_ATTR, StorageError, artifact_dir, check_name
+from tuner.reader import STUDY_ATTR, StorageError, artifact_dir, check_name, safe_name
 
 RECORD_VERSION = 1
 #: Keys of the study record that define what a study measures: a run whose values differ
@@ -123,7 +123,7 @@ def content_paths(specs: list[str] | None, count: int) -> dict[str, Path]:
         else:
             raise StyletuneError(f"{p}: no such file or folder; check --content")
         for f in files:
-            stem = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in f.stem)[:60] or "photo"
+            stem = safe_name(f.stem, "photo")[:60]
             name, k = stem, 2
             while name in out:
                 name, k = f"{stem}_{k}", k + 1
@@ -185,11 +185,19 @@ def open_or_create(storage, name: str, wanted: dict[str, Any], *, style_bytes: b
     """Load study ``name`` (checking its record) or create it with ``wanted``; returns (study, record, created).
 
     ``make_space`` is called only when the study is new: it measures the calibration,
-    which a resumed study reads from its record instead.
+    which a resumed study reads from its record instead. It runs before the study row is
+    created, and a failure while the new study is being recorded removes the study again,
+    so an error or Ctrl-C never leaves a study without its record behind.
     """
     import optuna
 
     check_name(name)
+    try:
+        storage.get_study_id_from_name(name)
+        existed = True
+    except KeyError:
+        existed = False
+    space = make_space() if make_space is not None and not existed else None
     study = optuna.create_study(study_name=name, storage=storage, directions=directions, sampler=sampler,
                                 pruner=pruner, load_if_exists=True)
     stored = study.user_attrs.get(STUDY_ATTR)
@@ -205,16 +213,41 @@ def open_or_create(storage, name: str, wanted: dict[str, Any], *, style_bytes: b
                             f"{len(directions)}; choose a new --study name")
     record = dict(wanted)
     if make_space is not None:
-        record["space"] = make_space()
+        record["space"] = space if space is not None else make_space()
     digest = hashlib.sha256(style_bytes).hexdigest()
     if digest != record["style_sha256"]:  # pragma: no cover - the caller hashed the same bytes
         raise StorageError("the painting changed while it was being read; try again")
-    record["style_artifact"] = upload_bytes(store, study, style_bytes, record["style_file"],
-                                            _mimetype(record["style_file"]))
-    record["content_artifacts"] = {p.name: upload_bytes(store, study, png_bytes(p.image), f"{p.name}.png", "image/png")
-                                   for p in photos}
-    study.set_user_attr(STUDY_ATTR, record)
+    uploaded: list[str] = []
+    try:
+        record["style_artifact"] = upload_bytes(store, study, style_bytes, record["style_file"],
+                                                _mimetype(record["style_file"]))
+        uploaded.append(record["style_artifact"])
+        record["content_artifacts"] = {}
+        for p in photos:
+            record["content_artifacts"][p.name] = upload_bytes(store, study, png_bytes(p.image), f"{p.name}.png",
+                                                               "image/png")
+            uploaded.append(record["content_artifacts"][p.name])
+        study.set_user_attr(STUDY_ATTR, record)
+    except BaseException:
+        if not existed:
+            _discard_unrecorded(storage, name, store, uploaded)
+        raise
     return study, record, True
+
+
+def _discard_unrecorded(storage, name: str, store, artifact_ids: list[str]) -> None:
+    """Undo a study creation that failed half-way: its row (if still empty) and its uploaded files."""
+    import contextlib
+
+    import optuna
+
+    with contextlib.suppress(Exception):  # best effort: the original error is the one to report
+        study = optuna.load_study(study_name=name, storage=storage)
+        if study.user_attrs.get(STUDY_ATTR) is None and not study.trials:
+            optuna.delete_study(study_name=name, storage=storage)
+    for artifact_id in artifact_ids:
+        with contextlib.suppress(Exception):
+            store.remove(artifact_id)
 
 
 def _mimetype(filename: str) -> str:
