@@ -17,7 +17,8 @@ with open height and width) and through the TFLite interpreter (the exported fil
 on), and the achieved GFLOP/s against a 2048x2048 matrix multiply timed in the same
 rounds. With trained runs, each network's results on its run's test photos are scored
 with the judge (:func:`trainer.fit.judge_results`, the study's judge when the run came
-from a study), so speed is not read without quality.
+from a study), so speed is not read without quality; for a run from a study the scores
+the study gave the Gatys render of its trial are printed beside them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from tuner.cliutil import OneLineParser, int_in, run_main  # noqa: E402
 
 
 def _network(arch: str, run: str | None, runs_dir: str):
-    """``(model, info or None)``: a trained run's network, or a fresh one of width 1."""
+    """``(model, (stylizer, info) or None)``: a trained run's network, or a fresh one of width 1."""
     from trainer.nets import build_network
     from trainer.stylize import load_stylizer
 
@@ -48,24 +49,24 @@ def _network(arch: str, run: str | None, runs_dir: str):
             from nst.errors import StyletuneError
 
             raise StyletuneError(f"run {run} is a {stylizer.arch} network, not {arch}")
-        return stylizer.model, info
+        return stylizer.model, (stylizer, info)
     return build_network(arch, 1.0, seed=0), None
 
 
-def _scores(info: dict, runs_dir: str, run: str) -> dict[str, float]:
-    """Judge scores of a run's network on its own test photos, at its training size."""
+def _scores(stylizer, info: dict, runs_dir: str, run: str) -> dict[str, float]:
+    """Mean judge scores of a run's network on its own test photos, at its preview size.
+
+    The same photos, size and judge as the ``trained`` entry of the run's ``scores.json``
+    (recomputed here so the numbers belong to the checkpoint that was timed).
+    """
     import numpy as np
 
-    from nst.images import load_image
+    from nst.images import load_image, resize_longest
     from trainer.fit import judge_results
     from trainer.runs import RunFolder, run_path
-    from trainer.stylize import load_stylizer
 
     folder = RunFolder(run_path(run, runs_dir))
-    stylizer, _ = load_stylizer(run, runs_dir)
     side = info["settings"].get("preview_size") or info["settings"]["size"]
-    from nst.images import resize_longest
-
     photos = {p.stem: resize_longest(load_image(p), side) for p in sorted(folder.photos.glob("*.png"))}
     results = {n: stylizer(img) for n, img in photos.items()}
     per_photo, _ = judge_results(info["source"].get("judge"), photos, results, load_image(folder.style_file()))
@@ -110,9 +111,12 @@ def _main(args: argparse.Namespace) -> int:
     med = interleaved_medians(fns, rounds=args.rounds, warmup=2)
     rate = probe_flops / med["matmul"] / 1e9
     scores = {}
-    for arch, (_, info) in nets.items():
+    gatys = {}
+    for arch, (_, trained) in nets.items():
         run = args.johnson if arch == "johnson" else args.fast
-        scores[arch] = _scores(info, args.runs_dir, run) if info else None
+        scores[arch] = _scores(*trained, args.runs_dir, run) if trained else None
+        if trained and isinstance(trained[1]["source"].get("gatys_scores"), dict):
+            gatys[arch] = (trained[1]["source"], trained[1]["source"]["gatys_scores"])
     rows = []
     for arch in nets:
         row = [arch, round(flops[arch] / 1e9, 1), round(med[f"{arch} tf"], 3),
@@ -130,6 +134,9 @@ def _main(args: argparse.Namespace) -> int:
     print(format_table(headers, rows))
     print(f"matmul 2048x2048 in the same rounds: {rate:.1f} GFLOP/s; medians of {args.rounds} rounds; "
           "judge scores: 0 ideal, 1 = no better than the unchanged photo (style, content); noise 1 = as busy as the busier reference")
+    for arch, (source, g) in gatys.items():  # the Gatys render the run's settings were picked from
+        print(f"{arch}: study {source.get('study')} trial {source.get('trial')} scored its Gatys proxy render "
+              + ", ".join(f"{k} {float(g[k]):.3f}" for k in ("style", "content", "noise") if k in g))
     return 0
 
 

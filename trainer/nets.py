@@ -344,8 +344,12 @@ def graph_flops(fn, *specs) -> int:
     """Floating-point operations in one call of a ``tf.function``, counted by TensorFlow's profiler.
 
     The profiler adds up the registered cost of every op in the traced graph (2 per
-    multiply-add for convolutions and matrix products, including their gradient ops), so
-    for a training step it counts the forward and the backward pass.
+    multiply-add for convolutions and matrix products). Right for a forward pass; it
+    over-counts a gradient: TensorFlow's gradient of a convolution always emits both the
+    input- and the weight-gradient op, and the traced graph keeps ops that are pruned
+    before it runs (weight gradients of a frozen loss network, gradients of paths that
+    lead to no trained variable). ``bench/train_throughput.py`` counts a training step
+    from the layer shapes instead, checked against the ops that survive optimisation.
     """
     import tensorflow as tf
     from tensorflow.python.profiler import model_analyzer, option_builder
