@@ -530,6 +530,19 @@ def bench(args: argparse.Namespace) -> int:
         print(f"\nours did NOT reach the target within {args.max_steps} iterations "
               f"(best {min(main.losses):.6g}); raise --max-steps")
 
+    if args.interleave and hit and main.iterations > 1:
+        # The reference outlives ours and runs its last steps alone, usually under less
+        # load. At the load both met while taking turns, the comparison is the reference's
+        # median step during the turns times its steps, against ours' own clock.
+        shared = min(main.iterations, ref.iterations)
+        ref_steps = [b - a for a, b in zip(ref.times[:shared - 1], ref.times[1:shared], strict=True)]
+        ours_steps = [b - a for a, b in zip(main.times[:-1], main.times[1:], strict=True)]
+        ref_in_turns = statistics.median(ref_steps)
+        print(f"equal-load view: while taking turns (first {shared} steps) the reference's median step took "
+              f"{ref_in_turns:.3g} s and ours {statistics.median(ours_steps):.3g} s; {ref.iterations} reference "
+              f"steps at that load are {ref_in_turns * ref.iterations:.0f} s, against ours' {hit[1]:.0f} s to the "
+              f"target: {ref_in_turns * ref.iterations / hit[1]:.2f}x sooner")
+
     t_plain = medians["loss+gradient, tf.function"]
     t_xla = medians["loss+gradient, tf.function + XLA"]
     for run, (_, kwargs, stop) in zip(runs, variants, strict=True):
