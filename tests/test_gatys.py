@@ -99,6 +99,18 @@ def test_style_scale_is_relative_to_the_content():
     assert gatys.style_size((20, 20), 0.1) >= 16
 
 
+def test_a_given_start_continues_where_an_earlier_run_ended():
+    """``init_images`` resumes from a previous result: the loss picks up where it stopped."""
+    batch, painting = _batch(n=1), synthetic_painting()
+    first = gatys.stylize(batch, painting, TINY_CONFIG, steps=15, early_stop_tol=0)
+    more = gatys.stylize(batch, painting, TINY_CONFIG, steps=1, early_stop_tol=0, init_images=first.images)
+    fresh = gatys.stylize(batch, painting, TINY_CONFIG, steps=1, early_stop_tol=0)
+    assert more.history[0] <= first.history[-1] * 1.05
+    assert more.history[0] < 0.8 * fresh.history[0]
+    with pytest.raises(ValueError, match="init_images"):
+        gatys.stylize(batch, painting, TINY_CONFIG, steps=1, init_images=first.images[:, :20])
+
+
 def test_mismatched_batch_is_refused():
     with pytest.raises(ValueError, match=r"\(B, H, W, 3\)"):
         gatys.stylize(np.zeros((2, 32, 32, 1), np.float32), synthetic_painting(), TINY_CONFIG, steps=1)
