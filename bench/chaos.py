@@ -127,26 +127,9 @@ class Report:
 
 # -- inputs ----------------------------------------------------------------------------------------
 
-def _photo(size: int, seed: int, width: int | None = None) -> np.ndarray:
-    """A smooth synthetic photo (gradient plus soft discs), deterministic per seed."""
-    rng = np.random.default_rng(seed)
-    h, w = size, width or size
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.stack([xx / w, yy / h, 0.5 + 0.3 * np.sin((xx + yy) / (w / 3))], axis=-1)
-    for _ in range(3):
-        cy, cx, r = rng.uniform(0, h), rng.uniform(0, w), rng.uniform(size / 8, size / 3)
-        mask = np.exp(-(((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)))[..., None]
-        img = img * (1 - mask) + rng.uniform(0, 1, 3).astype(np.float32) * mask
-    return np.clip(img, 0, 1).astype(np.float32)
-
-
-def _painting(size: int = 64, seed: int = 1) -> np.ndarray:
-    """A textured synthetic painting: diagonal coloured strokes plus noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    stripes = 0.5 + 0.5 * np.sin((xx * 0.9 + yy * 0.5) / 2.0)
-    img = np.stack([stripes, 0.3 + 0.4 * stripes[::-1], 1 - stripes], axis=-1) + rng.normal(0, 0.08, (size, size, 3))
-    return np.clip(img, 0, 1).astype(np.float32)
+# The same synthetic pictures the unit tests use (deterministic per seed).
+from tests.conftest import synthetic_painting as _painting  # noqa: E402
+from tests.conftest import synthetic_photo as _photo  # noqa: E402
 
 
 def make_inputs(folder: Path) -> dict[str, Path]:
