@@ -32,22 +32,16 @@ from pathlib import Path
 import optuna
 import pytest
 
-from nst.images import save_image
-from tests.conftest import synthetic_painting, synthetic_photo
-
 REPO = Path(__file__).resolve().parents[1]
 WORKERS = 3
 TARGET = 7
 POSTGRES_ENV = "STYLETUNE_TEST_POSTGRES_URL"
 
+from tests.test_tuner_search import _files  # noqa: E402  (the same painting and photos as the search tests)
+
 optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
-def _files(folder: Path) -> tuple[Path, Path]:
-    painting = save_image(folder / "painting.png", synthetic_painting(64))
-    for i in range(2):
-        save_image(folder / "photos" / f"p{i}.png", synthetic_photo(40, seed=i))
-    return painting, folder / "photos"
 
 
 def _command(painting: Path, photos: Path, url: str, study: str, artifacts: Path | None) -> list[str]:
