@@ -1,0 +1,121 @@
+"""nst.arbitrary: Magenta's arbitrary-stylisation networks on onnxruntime (the real ONNX files, about 1 s each)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nst import arbitrary
+from nst.errors import WeightsUnavailable
+from tests.conftest import synthetic_painting, synthetic_photo
+
+
+@pytest.fixture(scope="module")
+def vector() -> np.ndarray:
+    return arbitrary.style_vector(synthetic_painting(96))
+
+
+def test_the_free_size_transformer_is_the_exported_one_at_384(vector):
+    """Freeing height and width must not change a single pixel at the export's own size."""
+    import onnxruntime as ort
+
+    fixed = ort.InferenceSession(str(arbitrary.model_path("arbitrary_transform")), providers=["CPUExecutionProvider"])
+    photo = synthetic_photo(384, seed=3)
+    feeds = {}
+    for spec in fixed.get_inputs():
+        feeds[spec.name] = vector.reshape(spec.shape) if spec.shape[-1] == 100 else photo[None]
+    want = np.clip(fixed.run(None, feeds)[0][0], 0, 1)
+    for fit in arbitrary.FITS:  # a 384 square needs no padding, stretching or tiling: every fit is the same pass
+        assert np.abs(arbitrary.stylize(photo, vector, fit=fit) - want).max() < 1e-5, fit
+
+
+@pytest.mark.parametrize("fit", arbitrary.FITS)
+@pytest.mark.parametrize("hw", [(48, 72), (300, 200), (40, 600), (500, 420)])
+def test_every_fit_keeps_the_photo_size(vector, fit, hw):
+    photo = synthetic_photo(hw[0], seed=1, width=hw[1])
+    out = arbitrary.stylize(photo, vector, fit=fit, side=256 if fit != "tiles" else 512)
+    assert out.shape == photo.shape and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    assert np.abs(out - photo).mean() > 0.02  # it painted something
+
+
+def test_whole_paints_at_the_photos_aspect_and_stretch_does_not(vector):
+    """A wide photo: 'whole' runs the network on a wide input; 'stretch' squeezes it, so the two differ."""
+    photo = synthetic_photo(192, seed=2, width=384)
+    whole = arbitrary.stylize(photo, vector, fit="whole")
+    stretch = arbitrary.stylize(photo, vector, fit="stretch")
+    assert arbitrary._working_hw(192, 384, 384) == (192, 384)
+    assert np.abs(whole - stretch).mean() > 0.01
+
+
+def test_working_size_is_a_multiple_of_four_with_the_long_side_requested():
+    assert arbitrary._working_hw(681, 1024, 384) == (256, 384)
+    assert arbitrary._working_hw(1024, 681, 384) == (384, 256)
+    assert arbitrary._working_hw(10, 4000, 384) == (4, 384)
+    h, w = arbitrary._working_hw(333, 517, 300)
+    assert h % 4 == 0 and w % 4 == 0 and w == 300
+
+
+def test_tiles_cross_fade_to_exactly_the_input_when_the_network_is_the_identity(monkeypatch):
+    """Tile weights must sum to one everywhere: with an identity 'network' the picture comes back unchanged."""
+    monkeypatch.setattr(arbitrary, "_run", lambda x, v: x.copy())
+    for hw in [(700, 1000), (384, 900), (1000, 390), (200, 500)]:
+        x = np.random.default_rng(0).random((*hw, 3), dtype=np.float32)
+        out = arbitrary._tiled(x, np.zeros(100, np.float32))
+        assert out.shape == x.shape
+        np.testing.assert_allclose(out, x, atol=1e-5)
+
+
+def test_tiles_are_where_they_should_be():
+    starts = arbitrary._starts(1024, 384, 64)
+    assert starts[0] == 0 and starts[-1] == 1024 - 384
+    assert all(b - a <= 384 - 64 for a, b in zip(starts, starts[1:], strict=False))  # every seam has its overlap
+    assert arbitrary._starts(300, 384, 64) == [0]
+
+
+def test_style_vector_looks_at_the_centre_square_of_the_painting():
+    """Magenta's preprocessing: the centre square, not the whole canvas squashed."""
+    square = synthetic_painting(128, seed=4)
+    wide = np.concatenate([np.zeros((128, 64, 3), np.float32), square, np.ones((128, 64, 3), np.float32)], axis=1)
+    a, b = arbitrary.style_vector(square), arbitrary.style_vector(wide)
+    assert a.shape == (100,)
+    # Equal up to the int8 network's quantisation steps (0.02), caused by the filter seeing the border.
+    assert np.abs(a - b).max() < 0.05
+    from nst.images import resize
+
+    sess = arbitrary.session("arbitrary_predict")
+    squashed = sess.run(None, {sess.get_inputs()[0].name: resize(wide, (256, 256))[None]})[0].reshape(100)
+    assert np.abs(a - squashed).mean() > 5 * np.abs(a - b).mean()
+
+
+def test_blend_interpolates_and_refuses_weights_outside_0_1():
+    a, b = np.zeros(100, np.float32), np.ones(100, np.float32)
+    np.testing.assert_allclose(arbitrary.blend(a, b, 0.3), 0.3)
+    np.testing.assert_array_equal(arbitrary.blend(a, b, 0.0), a)
+    with pytest.raises(ValueError):
+        arbitrary.blend(a, b, 1.5)
+
+
+def test_strength_zero_paints_with_the_photos_own_style(vector):
+    """Interpolating towards the photo's own vector brings the result closer to the photo."""
+    photo = synthetic_photo(96, seed=5)
+    own = arbitrary.style_vector(photo)
+    full = arbitrary.stylize(photo, vector)
+    weak = arbitrary.stylize(photo, arbitrary.blend(own, vector, 0.2))
+    assert np.abs(weak - photo).mean() < np.abs(full - photo).mean()
+
+
+def test_missing_corrupt_and_swapped_model_files_are_one_line_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv(arbitrary.MODELS_ENV, str(tmp_path))
+    with pytest.raises(WeightsUnavailable, match="arbitrary_transform.onnx is missing; put the file there or unset"):
+        arbitrary.session("arbitrary_transform")
+    (tmp_path / "arbitrary_transform.onnx").write_bytes(b"\x08\x07garbage" * 100)
+    with pytest.raises(WeightsUnavailable, match="is corrupt") as err:
+        arbitrary.session("arbitrary_transform")
+    assert "\n" not in str(err.value)
+    monkeypatch.delenv(arbitrary.MODELS_ENV)
+    predict = arbitrary.model_path("arbitrary_predict").read_bytes()
+    monkeypatch.setenv(arbitrary.MODELS_ENV, str(tmp_path))
+    (tmp_path / "arbitrary_transform.onnx").write_bytes(predict)  # the two files mixed up
+    with pytest.raises(WeightsUnavailable, match="is not Magenta's style-transform network"):
+        arbitrary.session("arbitrary_transform")
