@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     from tuner.commands import add_parsers
 
     add_parsers(sub)
+    from tuner.preview import add_parser as add_preview_parser
+
+    add_preview_parser(sub)
     _add_dashboard_parser(sub)
     return parser
 
