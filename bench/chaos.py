@@ -179,8 +179,7 @@ class Child:
     def __init__(self, argv: list[str], cwd: Path, logs: Path, index: int):
         logs.mkdir(parents=True, exist_ok=True)
         self.out_path, self.err_path = logs / f"run{index:02d}.out", logs / f"run{index:02d}.err"
-        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), "PYTHONUNBUFFERED": "1"}
         with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
             self.proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=err, env=env)
         self.started = time.monotonic()

@@ -49,15 +49,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if __package__ in (None, ""):  # run as `python bench/gatys_speed.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

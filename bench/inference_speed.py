@@ -29,8 +29,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 if __package__ in (None, ""):  # run as `python bench/inference_speed.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 

@@ -42,15 +42,12 @@ the medians reported; batches are drawn once and reused, so data loading is not 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 if __package__ in (None, ""):  # run as `python bench/train_throughput.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

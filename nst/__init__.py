@@ -5,10 +5,10 @@ Imports nothing from ``tuner``, ``trainer`` or ``dashboard``; they import from h
 
 from __future__ import annotations
 
-import os
+from nst import tflog
 
-# TensorFlow's C++ start-up chatter (CPU feature notices, oneDNN) is noise for our users.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's start-up chatter is noise for our users, on every CPU (see nst.tflog).
+tflog.install()
 
 from nst.config import RECIPES, StyleConfig  # noqa: E402
 from nst.errors import ConfigError, ImageError, StyletuneError, WeightsUnavailable  # noqa: E402

@@ -7,10 +7,6 @@ images, so the whole suite stays fast on two CPU cores. Tests that need the real
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
 import pytest
 

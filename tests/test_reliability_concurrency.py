@@ -76,7 +76,7 @@ def _read_like_the_dashboard(url: str, study_name: str, artifacts: Path | None, 
 
 def _run_three_workers(tmp_path: Path, url: str, study: str, artifacts: Path | None = None) -> None:
     painting, photos = _files(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
     cmd = _command(painting, photos, url, study, artifacts)
     logs = [(tmp_path / f"w{i}.out", tmp_path / f"w{i}.err") for i in range(WORKERS)]
     procs = []

@@ -307,7 +307,9 @@ def console_script(cli: str) -> list[str]:
 
 
 def run_subprocess(cli: str, argv: list[str], cwd: Path) -> tuple[int, str, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # The user's environment, with oneDNN forced on: on AVX-512 CPUs it is on by default and TensorFlow's
+    # import then writes notices of its own to stderr, which must not reach the user (see nst.tflog).
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_ENABLE_ONEDNN_OPTS": "1"}
     proc = subprocess.run([*console_script(cli), *argv], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=300)
     return proc.returncode, proc.stdout, proc.stderr

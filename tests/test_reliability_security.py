@@ -138,15 +138,19 @@ def test_plain_streamlit_run_of_the_app_also_listens_on_loopback_only(tmp_path):
 
 def test_dashboard_host_flag_is_passed_to_streamlit_and_defaults_to_loopback(tmp_path, monkeypatch):
     """The exact command ``tuner dashboard`` starts (without starting it)."""
-    import subprocess as sp
-
     from tuner.cli import main
 
     url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=1, n_pruned=0, n_fail=0)
     started: list[list[str]] = []
-    monkeypatch.setattr(sp, "call", lambda cmd, *a, **k: started.append(cmd) or 0)
-    assert main(["dashboard", "--storage", url, "--port", str(free_port())]) == 0
-    assert main(["dashboard", "--storage", url, "--port", str(free_port()), "--host", "0.0.0.0"]) == 0
+
+    def fake_exec(path: str, argv: list[str]) -> None:
+        started.append(argv)
+        raise SystemExit(0)  # execv does not return either
+
+    monkeypatch.setattr(os, "execv", fake_exec)
+    for extra in ([], ["--host", "0.0.0.0"]):
+        with pytest.raises(SystemExit):
+            main(["dashboard", "--storage", url, "--port", str(free_port()), *extra])
     default, explicit = started
     assert default[default.index("--server.address") + 1] == "127.0.0.1"
     assert explicit[explicit.index("--server.address") + 1] == "0.0.0.0"

@@ -303,7 +303,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trainer.nets import ARCHS
+    from trainer.archs import ARCH_HELP, ARCHS
     from tuner.reader import DEFAULT_STORAGE
 
     parser = OneLineParser(prog="trainer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -323,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--data", help="folder tree of training photos (e.g. COCO train2017)")
     f.add_argument("--name", help="run name (default: STUDY-tTRIAL-NETWORK or STYLE-NETWORK)")
     f.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
-    f.add_argument("--network", choices=ARCHS, default=None, help="johnson (default) or fast (separable, half resolution)")
+    f.add_argument("--network", choices=ARCHS, default=None,
+                   help="; ".join(f"{name}: {text}" for name, text in ARCH_HELP.items()))
     f.add_argument("--width", type=float_in(0.01, 8, "--width"), default=None, help="channel multiplier (default 1)")
     f.add_argument("--size", type=int_in(32, 2048, "--size"), default=None,
                    help="training crop in pixels, a multiple of 8 (default 256, as in the paper)")

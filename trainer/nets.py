@@ -48,7 +48,8 @@ import keras
 import numpy as np
 from keras import ops
 
-ARCHS = ("johnson", "fast")
+from trainer.archs import ARCHS
+
 _BASE = (32, 64, 128)
 N_RESIDUAL = 5
 

@@ -128,14 +128,14 @@ examples:
   tuner dashboard --storage sqlite:///studies/studies.db --port 8600
   tuner dashboard --host 0.0.0.0                   # reachable from other machines (no login!)
 
-It listens on 127.0.0.1 unless --host says otherwise. Stop it with Ctrl-C.
+It listens on 127.0.0.1 unless --host says otherwise. Ctrl-C or SIGTERM stops it.
 """
 
 
 def _dashboard(args: argparse.Namespace) -> int:
     """Run ``streamlit run dashboard/app.py`` on this storage, bound to loopback by default."""
+    import os
     import socket
-    import subprocess
     from pathlib import Path
 
     import dashboard
@@ -166,7 +166,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     if args.runs:
         cmd += ["--runs", args.runs]
     print(f"tuner dashboard: http://{args.host}:{args.port}  (storage {args.storage}; Ctrl-C stops)", flush=True)
-    return subprocess.call(cmd)
+    sys.stderr.flush()
+    # Become the server rather than its parent: SIGTERM from a supervisor and Ctrl-C then reach
+    # Streamlit itself, which shuts down cleanly, and no orphaned server keeps the port.
+    os.execv(cmd[0], cmd)
+    return 0  # not reached: execv does not return
 
 
 def _add_dashboard_parser(sub) -> None:
