@@ -3,8 +3,9 @@
 Nothing here imports Streamlit, so every function is unit-tested on its own and the
 page scripts only lay out what these return (the "compute, then render" split of
 Optuna's visualization module). Storage access goes through :mod:`tuner.reader` and
-Optuna's public API only; the single write the dashboard makes is :func:`choose_trial`,
-the same record ``tuner choose`` writes.
+Optuna's public API only. The dashboard writes two things: :func:`choose_trial`, the same
+record ``tuner choose`` writes, and, once per study, the off-the-shelf baseline
+(:func:`ensure_baseline`, the same record ``tuner show`` computes).
 
 Training runs are folders written by ``trainer fit`` (``<runs>/<name>/``). A run may be
 in progress or may have crashed, so every file in it is read defensively: a missing or
@@ -43,6 +44,7 @@ from tuner.reader import (
     sqlite_path,
     trial_config,
 )
+from tuner.study import Baseline, read_baseline
 
 #: Score columns, in the order they are shown; 0 is ideal, 1 is "no better than doing nothing".
 SCORES = ("style", "content", "noise")
@@ -50,6 +52,9 @@ SCORES = ("style", "content", "noise")
 CONFIG_COLUMNS = ("network", "pooling", "content_layer", "content_weight", "style_weight", "tv_weight",
                   "style_scale", "init")
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+#: The gallery's stand-in trial number for the off-the-shelf baseline (trial numbers start at 0).
+BASELINE = -1
+BASELINE_LABEL = "off-the-shelf (Magenta, no training)"
 #: A study with RUNNING trials counts as live only if something happened this recently;
 #: older RUNNING trials are leftovers of a search that was killed without a heartbeat.
 LIVE_WINDOW_S = 15 * 60
@@ -278,6 +283,7 @@ class StudyInfo:
     training_pick: int | None  # chosen, else the default rule of tuner.reader.default_trial
     pick_reason: str
     directions: tuple[str, ...]
+    baseline: Baseline | None = None  # stored once per study; see ensure_baseline
 
 
 def study_info(study) -> StudyInfo:
@@ -292,7 +298,36 @@ def study_info(study) -> StudyInfo:
             pick, reason = default_trial(study), "default: smallest style + content"
         except StorageError:
             pick, reason = None, "no finished trial yet"
-    return StudyInfo(study.study_name, record, chosen, pick, reason, tuple(d.name.lower() for d in study.directions))
+    return StudyInfo(study.study_name, record, chosen, pick, reason, tuple(d.name.lower() for d in study.directions),
+                     read_baseline(study.user_attrs))
+
+
+def ensure_baseline(study, settings: Settings) -> Baseline:
+    """The study's off-the-shelf baseline, computed and stored on first view (:func:`tuner.study.ensure_baseline`).
+
+    Raises :class:`tuner.study.BaselineUnavailable` (or a storage error) with a one-line
+    reason when it cannot be computed on this machine; nothing is stored then.
+    """
+    from tuner.study import ensure_baseline as ensure
+
+    return ensure(study, settings.storage, settings.artifacts)
+
+
+def baseline_verdict(df: pd.DataFrame, baseline: Baseline, tradeoff: float | None = None) -> dict[str, Any]:
+    """Which finished, feasible trials beat the baseline (:meth:`tuner.study.Baseline.beaten_by`).
+
+    ``{"beaten_by": [numbers, best first], "trials": n feasible finished, "text": one line}``.
+    """
+    done = df[(df["state"] == "COMPLETE") & df["style"].notna() & df["content"].notna() & df["feasible"]]
+    beat = [r for r in done.itertuples() if baseline.beaten_by({"style": r.style, "content": r.content}, tradeoff)]
+    beat.sort(key=lambda r: r.style + (tradeoff if tradeoff is not None else 1.0) * r.content)
+    numbers = [int(r.number) for r in beat]
+    how = "on both scores" if tradeoff is None else f"on style + {tradeoff:g} × content"
+    if numbers:
+        text = f"{len(numbers)} of {len(done)} finished trial(s) beat the off-the-shelf model {how} (best: #{numbers[0]})"
+    else:
+        text = f"no finished trial beats the off-the-shelf model {how} yet ({len(done)} finished)"
+    return {"beaten_by": numbers, "trials": int(len(done)), "text": text}
 
 
 def choose_trial(study, number: int) -> None:
@@ -367,9 +402,16 @@ def default_gallery_trials(df: pd.DataFrame, chosen: int | None, limit: int = 4)
     return order[:limit]
 
 
-def gallery_rows(record: Mapping[str, Any], df: pd.DataFrame, numbers: Sequence[int]) -> list[dict[str, Any]]:
-    """Per test photo: its artifact, the painting's, and each selected trial's result (or None)."""
+def gallery_rows(record: Mapping[str, Any], df: pd.DataFrame, numbers: Sequence[int],
+                 baseline: Baseline | None = None) -> list[dict[str, Any]]:
+    """Per test photo: its artifact, the painting's, the baseline's and each selected trial's result (or None).
+
+    :data:`BASELINE` among ``numbers`` stands for the baseline's result, so it can be
+    compared with trials like one.
+    """
     by_number = {int(r.number): r.artifacts for r in df.itertuples()}
+    if baseline is not None:
+        by_number[BASELINE] = baseline.artifacts
     content_ids = record.get("content_artifacts") or {}
     rows = []
     for name in record.get("content_names") or list(content_ids):
@@ -377,6 +419,7 @@ def gallery_rows(record: Mapping[str, Any], df: pd.DataFrame, numbers: Sequence[
             "photo": name,
             "photo_artifact": content_ids.get(name),
             "painting_artifact": record.get("style_artifact"),
+            "baseline_artifact": baseline.artifacts.get(name) if baseline is not None else None,
             "results": {int(n): (by_number.get(int(n)) or {}).get(name) for n in numbers},
         })
     return rows

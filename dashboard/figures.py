@@ -19,6 +19,7 @@ import plotly.graph_objects as go
 STATE_COLOURS = {"COMPLETE": "#4C78A8", "PRUNED": "#B0B0B0", "FAIL": "#E45756", "RUNNING": "#F2A93B", "WAITING": "#9D755D"}
 FRONT_COLOUR = "#E4572E"
 CHOSEN_COLOUR = "#2E9E44"
+BASELINE_COLOUR = "#333333"
 SCORE_COLOURS = {"style": "#4C78A8", "content": "#E4572E", "noise": "#72B7B2", "sum": "#54A24B"}
 
 _LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "legend": {"orientation": "h", "y": -0.18}}
@@ -43,11 +44,15 @@ def _hover_text(df: pd.DataFrame) -> list[str]:
     ]
 
 
-def pareto_figure(df: pd.DataFrame, x: str = "style", y: str = "content", chosen: int | None = None) -> go.Figure:
+def pareto_figure(df: pd.DataFrame, x: str = "style", y: str = "content", chosen: int | None = None,
+                  baseline: Mapping[str, float] | None = None, baseline_note: str = "") -> go.Figure:
     """Finished trials as points (style score vs content score); the Pareto front drawn as a staircase.
 
     ``customdata`` of every point is ``[trial number]``, which is what a click (Streamlit's
-    selection event) and the hover preview read back.
+    selection event) and the hover preview read back. ``baseline`` (the off-the-shelf
+    model's judge scores, ``{"style", "content", ...}``) is drawn as a reference point with
+    no ``customdata`` (a click on it opens nothing), and the region that beats it on both
+    scores is shaded, so a glance shows which trials do better than Magenta's network.
     """
     done = df[(df["state"] == "COMPLETE") & df[x].notna() & df[y].notna()]
     title = f"Pareto front: {x} vs {y} score (lower is better)"
@@ -87,9 +92,31 @@ def pareto_figure(df: pd.DataFrame, x: str = "style", y: str = "content", chosen
             marker={"symbol": "star", "size": 22, "color": CHOSEN_COLOUR, "line": {"color": "white", "width": 1}},
             customdata=c[["number"]].to_numpy(), hovertext=_hover_text(c), hoverinfo="text",
         ))
+    if baseline is not None and _is_finite(baseline.get(x)) and _is_finite(baseline.get(y)):
+        bx, by = float(baseline[x]), float(baseline[y])
+        lo_x, lo_y = min(0.0, float(done[x].min())), min(0.0, float(done[y].min()))
+        fig.add_shape(type="rect", x0=lo_x, y0=lo_y, x1=bx, y1=by, layer="below", line={"width": 0},
+                      fillcolor="rgba(84, 162, 75, 0.10)")
+        noise = baseline.get("noise")
+        fig.add_trace(go.Scatter(
+            x=[bx], y=[by], mode="markers+text", name="off-the-shelf (Magenta, no training)",
+            marker={"symbol": "diamond", "size": 16, "color": BASELINE_COLOUR, "line": {"color": "white", "width": 1.5}},
+            text=["off-the-shelf"], textposition="top right", textfont={"color": BASELINE_COLOUR},
+            hovertext=[f"<b>off-the-shelf baseline</b><br>Magenta's arbitrary network, no training"
+                       f"<br>style {bx:.3g} · content {by:.3g}" + (f" · noise {float(noise):.3g}" if _is_finite(noise) else "")
+                       + (f"<br>{baseline_note}" if baseline_note else "") + "<br>shaded: better on both scores"],
+            hoverinfo="text",
+        ))
     fig.update_layout(title=title, xaxis_title=f"{x} score", yaxis_title=f"{y} score", hovermode="closest",
                       clickmode="event+select", dragmode="pan", **_LAYOUT)
     return fig
+
+
+def _is_finite(value) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 def history_figure(history: pd.DataFrame) -> go.Figure:

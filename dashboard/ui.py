@@ -82,6 +82,29 @@ def study_tables(url: str, name: str) -> tuple[pd.DataFrame, data.StudyInfo]:
     return data.trials_frame(study.get_trials(deepcopy=False), info.chosen), info
 
 
+def baseline(cfg: data.Settings, name: str, info: data.StudyInfo):
+    """The study's off-the-shelf baseline, computed once (with a spinner) on first view; ``(baseline, reason)``.
+
+    ``baseline`` is None when it cannot be computed here; ``reason`` says why, and is
+    remembered for the session so the page does not retry on every click.
+    """
+    if info.baseline is not None or not info.record:
+        return info.baseline, "" if info.record else "not a tuner study"
+    failed = st.session_state.setdefault("baseline_failed", {})
+    if name in failed:
+        return None, failed[name]
+    from nst.errors import StyletuneError
+
+    with st.spinner("Painting the test photos with the off-the-shelf model and judging them (once per study)…"):
+        try:
+            result = data.ensure_baseline(load_study(storage(cfg.storage), name), cfg)
+        except StyletuneError as exc:
+            failed[name] = str(exc)
+            return None, failed[name]
+    study_tables.clear()
+    return result, ""
+
+
 @st.cache_data(ttl=60, show_spinner=False)
 def importance_table(url: str, name: str, n_complete: int, evaluator: str) -> tuple[pd.DataFrame, str]:
     """Keyed by the number of finished trials, so it is recomputed only when there is new evidence."""

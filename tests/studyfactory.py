@@ -98,12 +98,18 @@ def make_study(
     seed: int = 0,
     progress: bool = False,
     style_weight_range: tuple[float, float] = (1e-4, 1.0),
+    judge: dict | None = None,
+    baseline: bool = False,
 ) -> str:
     """Create (or extend) study ``name`` in ``url`` following the tuner.reader contract; return the URL.
 
     Trials are created in order: ``n_complete`` finished ones, then pruned, failed and
     (left open, as a live search would) running ones. ``chosen`` records that trial
-    number as the person's pick.
+    number as the person's pick. ``judge`` is the judge record stored in the study
+    (default: the fixture's pixel judge, which :func:`tuner.study.ensure_baseline` cannot
+    rebuild; pass ``JudgeSpec.for_network("tiny").to_dict()`` for one it can).
+    ``baseline`` stores an off-the-shelf baseline: the real arbitrary network's pictures
+    (:mod:`nst.arbitrary`, about a second) scored by the fixture's pixel judge.
     """
     import optuna
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -134,9 +140,12 @@ def make_study(
             "version": 1, "style_name": name, "style_sha256": hashlib.sha256(Path(style_file).read_bytes()).hexdigest(),
             "style_artifact": style_id, "content_names": names, "content_artifacts": content_ids,
             "proxy_size": int(max(next(iter(photos.values())).shape[:2])), "steps": steps,
-            "judge": {"name": "fixture-pixels", "version": 1}, "objectives": ["style", "content"], "tradeoff": None,
+            "judge": judge or {"name": "fixture-pixels", "version": 1}, "objectives": ["style", "content"],
+            "tradeoff": None, "style_file": "painting.png",
         }
         study.set_user_attr(STUDY_ATTR, record)
+    if baseline and study.user_attrs.get("baseline") is None:
+        _store_baseline(study, store, tmp, painting, photos)
 
     def ask():
         trial = study.ask()
@@ -196,6 +205,30 @@ def make_study(
     if chosen is not None:
         study.set_user_attr(CHOSEN_ATTR, chosen)
     return url
+
+
+def _store_baseline(study, store, tmp: Path, painting: np.ndarray, photos: dict[str, np.ndarray]) -> None:
+    """The baseline record ``tuner show`` stores, with the real network's pictures and the fixture's judge."""
+    from optuna.artifacts import upload_artifact
+
+    from nst import arbitrary
+    from tuner.study import BASELINE_ATTR, Baseline
+
+    vector = arbitrary.style_vector(painting)
+    per_photo, ids, results = {}, {}, []
+    for n, photo in photos.items():
+        result = arbitrary.stylize(photo, vector)
+        results.append(result)
+        per_photo[n] = fixture_scores(photo, result, painting)
+        ids[n] = upload_artifact(artifact_store=store, file_path=_write_png(tmp, f"baseline-{n}", result),
+                                 study_or_trial=study, mimetype="image/png")
+    sheet = contact_sheet([list(photos.values()), results], cell=96)
+    ids["sheet"] = upload_artifact(artifact_store=store, file_path=_write_png(tmp, "baseline-sheet", sheet),
+                                   study_or_trial=study, mimetype="image/png")
+    scores = {k: round(float(np.mean([s[k] for s in per_photo.values()])), 4) for k in ("style", "content", "noise")}
+    record = Baseline(scores=scores, per_photo=per_photo, artifacts=ids, feasible=True, side=arbitrary.CONTENT_SIZE,
+                      seconds=1.0)
+    study.set_user_attr(BASELINE_ATTR, record.to_dict())
 
 
 def make_run(runs_dir: Path, name: str, *, study: str = "fixture", trial: int = 0, steps: int = 40,

@@ -214,3 +214,49 @@ def test_cli_dashboard_refuses_bad_input(tmp_path):
         url = make_study(f"sqlite:///{tmp_path}/s.db", n_complete=1, n_pruned=0, n_fail=0)
         taken = run("--storage", url, "--port", str(port))
     assert taken.returncode == 2 and "choose another --port" in taken.stderr and "Traceback" not in taken.stderr
+
+
+@pytest.fixture(scope="module")
+def based(tmp_path_factory):
+    """A study that already holds its off-the-shelf baseline (as after its first view)."""
+    folder = tmp_path_factory.mktemp("based")
+    return make_study(f"sqlite:///{folder}/studies.db", n_complete=4, n_pruned=0, n_fail=0, baseline=True)
+
+
+def _open(url: str, monkeypatch) -> AppTest:
+    monkeypatch.setenv("STYLETUNE_STORAGE", url)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_pareto_chart_draws_the_baseline_and_says_how_many_trials_beat_it(based, monkeypatch):
+    at = _go(_open(based, monkeypatch), "study")
+    study = load_study(open_storage(based), "fixture")
+    info = data.study_info(study)
+    pareto = _charts(at)[0]
+    (point,) = [t for t in pareto.data if "off-the-shelf" in (t.name or "")]
+    assert list(_array(point.x)) == [info.baseline.scores["style"]]
+    assert list(_array(point.y)) == [info.baseline.scores["content"]]
+    verdict = data.baseline_verdict(data.trials_frame(study.get_trials(deepcopy=False)), info.baseline)
+    assert any(verdict["text"] in c.value for c in at.caption)
+
+
+def test_gallery_shows_the_baseline_beside_the_trials_and_compares_it(based, monkeypatch):
+    at = _go(_open(based, monkeypatch), "gallery")
+    picked = at.multiselect(key="gallery-trials").value
+    # 2 photos x (photo + painting + off-the-shelf + trials), then 2 full-size results to compare.
+    assert len(at.image) == 2 * (3 + len(picked)) + 2
+    captions = [c for img in at.image for c in ([img.proto.imgs[0].caption] if img.proto.imgs else [])]
+    assert captions.count("off-the-shelf") == 2
+    at.multiselect(key="compare-trials").set_value([data.BASELINE, picked[0]]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("bidi_component")) == 1, "the before/after slider: baseline against a trial"
+
+
+def test_a_study_whose_judge_cannot_be_rebuilt_says_why_there_is_no_baseline(app):
+    _go(app, "study")
+    assert any("Off-the-shelf baseline unavailable" in c.value and "fixture-pixels" in c.value for c in app.caption)
+    _go(app, "gallery")
+    assert any("Off-the-shelf baseline unavailable" in c.value for c in app.caption)

@@ -332,3 +332,95 @@ def test_cached_reading_storage_sees_state_changes(tmp_path):
     writer.tell(trial, [0.1, 0.2])
     again = data.trials_frame(load_study(cached, "fixture").get_trials(deepcopy=False))
     assert again["state"].tolist() == ["COMPLETE", "COMPLETE"] and again.loc[1, "style"] == 0.1
+
+
+# --------------------------------------------------------------------------- off-the-shelf baseline
+def test_ensure_baseline_paints_judges_and_stores_once(tmp_path, monkeypatch):
+    """First view computes it with the study's own judge and stores it; later views read it back."""
+    import tuner.study
+    from nst.judge import Judge, JudgeSpec
+    from tuner.reader import read_image_artifact
+
+    spec = JudgeSpec.for_network("tiny")
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=3, n_pruned=0, n_fail=0, judge=spec.to_dict())
+    study = load_study(open_storage(url), "fixture")
+    assert data.study_info(study).baseline is None
+    settings = data.Settings(url)
+    base = data.ensure_baseline(study, settings)
+    rec = study.user_attrs["styletune"]
+    assert set(base.per_photo) == set(rec["content_names"]) and set(base.artifacts) == {*rec["content_names"], "sheet"}
+    # Stored with the study: a fresh handle (another process) reads the same record.
+    again = load_study(open_storage(url), "fixture")
+    assert data.study_info(again).baseline == base
+    # The pictures are the arbitrary network's at the proxy size, and the study's judge gives the stored scores.
+    photos = np.stack([read_image_artifact(url, rec["content_artifacts"][n]) for n in rec["content_names"]])
+    results = np.stack([read_image_artifact(url, base.artifacts[n]) for n in rec["content_names"]])
+    assert results.shape == photos.shape and np.abs(results - photos).mean() > 0.02
+    painting = read_image_artifact(url, rec["style_artifact"])
+    rescored = Judge(JudgeSpec.from_dict(rec["judge"]), photos, painting).score(results).means()
+    for key in ("style", "content", "noise"):
+        assert rescored[key] == pytest.approx(base.scores[key], rel=0.05, abs=0.01), key
+
+    def fail(*args, **kwargs):
+        raise AssertionError("computed twice")
+
+    monkeypatch.setattr(tuner.study, "compute_baseline", fail)
+    assert data.ensure_baseline(again, settings) == base
+
+
+def test_baseline_is_refused_for_a_judge_that_cannot_be_rebuilt_and_nothing_is_written(tmp_path):
+    from tuner.study import BaselineUnavailable
+
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=2, n_pruned=0, n_fail=0)  # the fixture's pixel judge
+    study = load_study(open_storage(url), "fixture")
+    files = sorted(p.name for p in (tmp_path / "artifacts").rglob("*") if p.is_file())
+    with pytest.raises(BaselineUnavailable, match="fixture-pixels v1") as err:
+        data.ensure_baseline(study, data.Settings(url))
+    assert "\n" not in str(err.value)
+    assert "baseline" not in load_study(open_storage(url), "fixture").user_attrs
+    assert sorted(p.name for p in (tmp_path / "artifacts").rglob("*") if p.is_file()) == files
+
+
+def test_baseline_record_round_trip_and_bad_records():
+    from tuner.study import Baseline
+
+    base = Baseline(scores={"style": 0.5, "content": 0.4, "noise": 0.9}, per_photo={}, artifacts={"a": "x"},
+                    feasible=True, side=384, seconds=1.5)
+    assert Baseline.from_dict(json.loads(json.dumps(base.to_dict()))) == base
+    assert Baseline.from_dict(None) is None
+    assert Baseline.from_dict({**base.to_dict(), "version": 99}) is None  # another version: recomputed
+    assert Baseline.from_dict({**base.to_dict(), "scores": {"style": "?"}}) is None
+
+
+def test_baseline_verdict_counts_trials_better_on_both_scores():
+    from tuner.study import Baseline
+
+    base = Baseline(scores={"style": 0.5, "content": 0.5, "noise": 1.0}, per_photo={}, artifacts={}, feasible=True,
+                    side=384, seconds=1.0)
+    df = pd.DataFrame({"number": [0, 1, 2, 3, 4, 5], "state": ["COMPLETE"] * 5 + ["PRUNED"],
+                       "style": [0.4, 0.3, 0.6, 0.45, 0.1, 0.1], "content": [0.4, 0.6, 0.25, 0.44, 0.1, 0.1],
+                       "feasible": [True, True, True, True, False, True]})
+    verdict = data.baseline_verdict(df, base)
+    # 0 and 3 beat it on both; 1 and 2 trade one score for the other; 4 is too noisy, 5 did not finish.
+    assert verdict["beaten_by"] == [0, 3] and verdict["trials"] == 4
+    assert verdict["text"].startswith("2 of 4 finished trial(s) beat")
+    # One objective (style + 1 * content): 2 (0.85) and 1 (0.9) now count too; best first.
+    assert data.baseline_verdict(df, base, tradeoff=1.0)["beaten_by"] == [0, 2, 3, 1]
+    assert data.baseline_verdict(df[df["number"] == 2], base)["text"].startswith("no finished trial beats")
+
+
+def test_gallery_rows_carry_the_baseline_as_a_comparable_result(study):
+    from tuner.study import Baseline
+
+    df = data.trials_frame(study.get_trials(deepcopy=False))
+    rec = study.user_attrs["styletune"]
+    ids = {n: f"id-{n}" for n in rec["content_names"]}
+    base = Baseline(scores={"style": 0.5, "content": 0.5, "noise": 1.0}, per_photo={}, artifacts=ids, feasible=True,
+                    side=384, seconds=1.0)
+    first = int(df[df["state"] == "COMPLETE"]["number"].iloc[0])
+    rows = data.gallery_rows(rec, df, [data.BASELINE, first], base)
+    for row in rows:
+        assert row["baseline_artifact"] == ids[row["photo"]]
+        assert row["results"][data.BASELINE] == ids[row["photo"]]
+        assert row["results"][first] is not None
+    assert all(r["baseline_artifact"] is None for r in data.gallery_rows(rec, df, [first]))

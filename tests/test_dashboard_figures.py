@@ -121,3 +121,21 @@ def test_scores_figure_groups_trained_and_gatys():
     fig = figures.scores_figure({"trained": {"style": 0.4, "content": 0.3}, "gatys": {"style": 0.35, "content": 0.2}})
     assert [t.name for t in fig.data] == ["trained", "gatys"]
     assert list(fig.data[0].x) == ["style", "content"] and list(fig.data[1].y) == [0.35, 0.2]
+
+
+def test_pareto_figure_draws_the_baseline_as_a_reference_point_that_opens_nothing():
+    df = _trials()
+    plain = figures.pareto_figure(df)
+    assert not any("off-the-shelf" in (t.name or "") for t in plain.data) and not plain.layout.shapes
+    fig = figures.pareto_figure(df, baseline={"style": 0.55, "content": 0.55, "noise": 0.3}, baseline_note="2 beat it")
+    base = [t for t in fig.data if "off-the-shelf" in (t.name or "")]
+    assert len(base) == 1
+    assert list(base[0].x) == [0.55] and list(base[0].y) == [0.55]
+    assert base[0].customdata is None  # a click on it must not open a trial
+    assert "2 beat it" in base[0].hovertext[0]
+    # The shaded region (better on both scores) reaches from the origin to the baseline.
+    (shape,) = fig.layout.shapes
+    assert (shape.x0, shape.y0, shape.x1, shape.y1) == (0.0, 0.0, 0.55, 0.55)
+    # Every trial is still clickable, as before.
+    numbers = sorted(int(n) for t in fig.data if t.customdata is not None for n in np.asarray(t.customdata).ravel())
+    assert numbers == [0, 1, 2, 3]

@@ -219,7 +219,33 @@ def _show(args: argparse.Namespace) -> int:
           f"({rec['style_sha256'][:12]}), photos {', '.join(rec['content_names'])} at {rec['proxy_size']} px, "
           f"{rec['steps']} steps, judge {rec['judge']['name']} v{rec['judge']['version']}")
     print(_front_table(study, limit=args.limit, include_all=args.all))
+    print(_baseline_line(study, rec, args))
     return 0
+
+
+def _baseline_line(study, rec: dict[str, Any], args: argparse.Namespace) -> str:
+    """One line: the off-the-shelf model's scores and how many trials beat it (computed on first view)."""
+    from tuner.study import BaselineUnavailable, ensure_baseline, read_baseline
+
+    label = "off-the-shelf baseline (Magenta arbitrary network, no training)"
+    if args.no_baseline:
+        base = read_baseline(study.user_attrs)
+        if base is None:
+            return f"{label}: not computed yet (run `tuner show {study.study_name}` without --no-baseline)"
+    else:
+        try:
+            base = ensure_baseline(study, args.storage, args.artifacts)
+        except BaselineUnavailable as exc:
+            return f"{label}: unavailable ({exc})"
+    s = base.scores
+    tradeoff = rec.get("tradeoff")
+    trials = [t for t in _finished(study) if t.user_attrs.get("feasible", True)]
+    beat = [t.number for t in trials if base.beaten_by(_scores(t), tradeoff)]
+    how = "on both scores" if tradeoff is None else f"on style + {tradeoff:g} * content"
+    verdict = (f"{len(beat)} of {len(trials)} feasible trial(s) beat it {how}"
+               + (f" (best: #{min(beat, key=lambda n: _total(next(t for t in trials if t.number == n)))})" if beat else ""))
+    noisy = "" if base.feasible else " (too noisy for the judge)"
+    return (f"{label}: style {s['style']:.3f}, content {s['content']:.3f}, noise {s['noise']:.2f}{noisy}; {verdict}")
 
 
 def _best_payload(study, number: int) -> dict[str, Any]:
@@ -325,6 +351,8 @@ def add_parsers(sub) -> None:
     sh.add_argument("study", nargs="?", help="study name (default: the most recently active study)")
     sh.add_argument("--all", action="store_true", help="every finished trial, not only the front")
     sh.add_argument("--limit", type=int_in(1, 100000, "--limit"), default=20, help="rows to show (default 20)")
+    sh.add_argument("--no-baseline", action="store_true",
+                    help="do not compute the off-the-shelf baseline if the study has none yet (it takes a few seconds, once)")
     _storage_args(sh)
     sh.set_defaults(func=_show)
 

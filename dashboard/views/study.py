@@ -57,8 +57,12 @@ pareto_tab, table_tab, history_tab, importance_tab, parallel_tab = st.tabs(
 
 with pareto_tab:
     st.caption("Hover a point to see that trial's contact sheet; click it to open the trial.")
-    event = st.plotly_chart(figures.pareto_figure(df, chosen=info.chosen), key="pareto", on_select="rerun",
-                            selection_mode="points", width="stretch")
+    base, why = ui.baseline(cfg, name, info)
+    verdict = data.baseline_verdict(df, base, rec.get("tradeoff")) if base is not None else None
+    event = st.plotly_chart(figures.pareto_figure(df, chosen=info.chosen, baseline=base.scores if base else None,
+                                                  baseline_note=verdict["text"] if verdict else ""),
+                            key="pareto", on_select="rerun", selection_mode="points", width="stretch")
+    st.caption(f"◆ {verdict['text']}." if verdict else f"Off-the-shelf baseline unavailable: {why}")
     sheets = {int(r.number): ui.thumbnail_uri(cfg.storage, cfg.artifacts, r.sheet, 360)
               for r in df[df["state"] == "COMPLETE"].itertuples() if isinstance(r.sheet, str)}
     hover_preview("pareto", {k: v for k, v in sheets.items() if v}, width=360)
