@@ -188,9 +188,13 @@ def test_cached_debs_need_no_apt_get(tmp_path, monkeypatch):
     assert sd._deb_version(cache / "palapeli-data_4%3a22.12.3-1_all.deb") == "4:22.12.3-1"
 
 
-def test_skimage_fallback_still_makes_crops(tmp_path):
+def test_skimage_fallback_still_makes_crops(tmp_path, capsys):
     assert sd.main([str(tmp_path / "crops"), "--source", "skimage", "--count", "3"]) == 0
     assert len(list((tmp_path / "crops").glob("*.jpg"))) == 3
+    assert sd.main([str(tmp_path / "old"), "--count", "2"]) == 0  # the pre-Debian command line still means crops
+    assert len(list((tmp_path / "old").glob("*.jpg"))) == 2
+    assert sd.main([str(tmp_path / "x"), "--source", "debian", "--count", "2"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 @pytest.mark.network

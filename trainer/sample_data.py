@@ -27,7 +27,7 @@ The old source, random crops of scikit-image's bundled pictures, stays as
 Usage::
 
     python -m trainer.sample_data studies/photos                    # the Debian photo set (about 190 photos)
-    python -m trainer.sample_data /tmp/crops --source skimage --count 300
+    python -m trainer.sample_data /tmp/crops --source skimage --count 300   # (--count alone implies skimage)
 """
 
 from __future__ import annotations
@@ -520,10 +520,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.sample_data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder")
-    parser.add_argument("--source", choices=("debian", "skimage"), default="debian",
-                        help="debian: real photos from Debian packages (default); skimage: offline crops")
-    parser.add_argument("--count", type=int, default=None,
-                        help="skimage: number of crops (default 300); debian: ignored (the set is fixed)")
+    parser.add_argument("--source", choices=("debian", "skimage"), default=None,
+                        help="debian: real photos from Debian packages (the default); skimage: offline crops "
+                             "(the default when --count is given, as before the Debian set existed)")
+    parser.add_argument("--count", type=int, default=None, help="skimage: number of crops (default 300)")
     parser.add_argument("--seed", type=int, default=0, help="skimage only")
     parser.add_argument("--include-previews", action="store_true", help="skimage only: also crop the preview photos")
     parser.add_argument("--cache", type=Path, default=None, help=f"where .deb files are kept (default {default_cache()})")
@@ -532,7 +532,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.count is not None and args.count < 1:
         sys.stderr.write(f"{prog}: error: --count {args.count}: give a positive number\n")
         return 2
-    if args.source == "skimage":
+    source = args.source or ("skimage" if args.count is not None else "debian")
+    if source == "debian" and args.count is not None:
+        sys.stderr.write(f"{prog}: error: --count applies to --source skimage; the Debian set is fixed\n")
+        return 2
+    if source == "skimage":
         paths = make_sample_photos(args.folder, args.count or 300, seed=args.seed,
                                    include_previews=args.include_previews)
         print(f"wrote {len(paths)} crops to {args.folder}")
