@@ -202,11 +202,6 @@ function wire() {
 }
 
 async function main() {
-  if (location.protocol === 'file:') {
-    setStatus('Open this page through a web server: run `python3 -m http.server` in its folder and visit '
-              + 'http://localhost:8000/ (browsers do not run WebAssembly modules from file:// pages).', 'error');
-    return;
-  }
   const manifest = await (await fetch('manifest.json')).json();
   state.manifest = manifest;
   document.title = `styletune: ${manifest.run}`;
