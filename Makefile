@@ -7,7 +7,7 @@ GPU    ?= $(if $(wildcard $(VENV)/.gpu),1,0)
 STAMP  := $(VENV)/.installed$(if $(filter 1,$(GPU)),-gpu)
 PHOTOS ?= studies/photos
 
-.PHONY: setup demo test lint bench clean browser-deps test-browser test-postgres photos
+.PHONY: setup demo test lint bench clean browser-deps web-deps test-browser test-postgres photos
 
 setup: $(STAMP)
 
@@ -49,12 +49,18 @@ demo: setup
 # (same rule: installed when possible, else one "postgres tests: SKIP: <reason>" line).
 test: setup
 	-@scripts/browser_deps.sh
+	-@scripts/web_deps.sh
 	@PYTHON=$(BIN)/python scripts/postgres_test.sh
 	$(BIN)/python -m pytest -q
 
 # Headless Chromium from Debian's packages for the dashboard's browser tests (idempotent; needs root or sudo).
 browser-deps:
 	scripts/browser_deps.sh
+
+# onnxruntime-web from the npm registry into web/node_modules, for `trainer export --format web`
+# (pinned in web/package-lock.json; installs Debian's npm first if missing).
+web-deps:
+	scripts/web_deps.sh
 
 test-browser: setup
 	PYTHON=$(BIN)/python scripts/browser_test.sh

@@ -192,6 +192,7 @@ def test_page_matches_python_for_the_trained_network_and_the_arbitrary_model(exp
         assert got.shape == expected_trained.shape
         diff = np.abs(got - expected_trained)
         assert diff.mean() <= MEAN_TOLERANCE and diff.max() < 0.05, (diff.mean(), diff.max())
+        print(f"\ntrained network: page vs Python mean {diff.mean():.4f}, max {diff.max():.4f}")
         # The random network is far from the identity, so a match is not the photo passing through.
         assert np.abs(got - photo).mean() > 0.05
 
