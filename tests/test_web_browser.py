@@ -253,19 +253,61 @@ def test_default_painting_is_the_runs_own_and_file_pages_explain_themselves(expo
 
 @pytest.mark.slow
 def test_timing_at_512_px(tmp_path):
-    """Johnson at width 1 (the default network) and the arbitrary model on a 512x384 photo; prints the times."""
+    """A 512x384 photo in the page against the same networks in Python, in interleaved rounds; prints a table.
+
+    Trained network: johnson at width 1 (the default), random weights (the cost does not
+    depend on them). Python runs it through TensorFlow (``trainer stylize``'s path) and the
+    exported ONNX file through onnxruntime; the arbitrary model through ``nst.arbitrary``
+    (onnxruntime, 2 threads). Both sides have their models loaded and style vectors cached.
+    """
+    import os
+    import statistics
+
+    import onnxruntime as ort
+
+    from nst import arbitrary
+    from nst.images import load_image, save_image
+    from trainer.stylize import load_stylizer
+
     _runtime_or_skip()
     make_web_run(tmp_path / "runs", arch="johnson", width=1.0)
     code, _, err = run_cli(["export", "webrun", "--runs-dir", tmp_path / "runs", "--format", "web"])
     assert code == 0, err
-    from nst.images import save_image
+    folder = tmp_path / "runs" / "webrun" / "export" / "web"
+    photo_file = save_image(tmp_path / "photo512.png", synthetic_photo(384, seed=3, width=512))
+    photo, painting = load_image(photo_file), load_image(folder / "painting.png")
+    stylizer, _ = load_stylizer("webrun", str(tmp_path / "runs"))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(folder / "models" / "trained.onnx"), options, providers=["CPUExecutionProvider"])
+    vector = arbitrary.style_vector(painting)
 
-    photo = save_image(tmp_path / "photo512.png", synthetic_photo(384, seed=3, width=512))
-    with static_server(tmp_path / "runs" / "webrun" / "export" / "web") as base, offline_page(base) as page:
-        page.set_input_files("#photo", str(photo))
+    def clock(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        return (time.perf_counter() - t0) * 1000
+
+    python = {"trained, TensorFlow": lambda: stylizer(photo),
+              "trained, onnxruntime": lambda: session.run(None, {"image": photo[None]}),
+              "arbitrary, onnxruntime": lambda: arbitrary.stylize(photo, vector)}
+    times: dict[str, list[float]] = {k: [] for k in ["page trained", "page arbitrary", *python]}
+    with static_server(folder) as base, offline_page(base) as page:
+        page.set_input_files("#photo", str(photo_file))
         wait_idle(page)
-        times = {m: [paint(page, m)[1] for _ in range(3)] for m in ("trained", "arbitrary")}
+        first = {m: paint(page, m)[1] for m in ("trained", "arbitrary")}  # sessions made, vectors cached
+        for fn in python.values():
+            fn()
+        for _ in range(3):
+            for m in ("trained", "arbitrary"):
+                times[f"page {m}"].append(paint(page, m)[1])
+            for name, fn in python.items():
+                times[name].append(clock(fn))
         loads = page.evaluate("() => window.styletune.state.timings")
-    print("\nweb timing, 512x384 photo, onnxruntime-web wasm, 1 thread: "
-          + "; ".join(f"{m}: first {t[0]:.0f} ms, then {min(t[1:]):.0f} ms" for m, t in times.items())
-          + "; session loads: " + ", ".join(f"{x['load']} {x['ms']:.0f} ms" for x in loads))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"\n512x384 photo, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, 3 interleaved rounds, medians")
+    print("| what | ms | x Python onnxruntime |\n| --- | --- | --- |")
+    for k, v in med.items():
+        ref = med["arbitrary, onnxruntime"] if "arbitrary" in k else med["trained, onnxruntime"]
+        print(f"| {k} | {v:.0f} | {v / ref:.2f} |")
+    print("page, first paint (session already loaded): " + ", ".join(f"{m} {t:.0f} ms" for m, t in first.items()))
+    print("page, session creation: " + ", ".join(f"{x['load']} {x['ms']:.0f} ms" for x in loads))

@@ -144,7 +144,7 @@ def test_export_web_writes_a_checked_self_contained_folder(tmp_path):
     web = folder / "export" / "web"
     assert "max difference" in out and str(web) in out
     manifest = json.loads((web / "manifest.json").read_text())
-    for f in ["index.html", "app.js", "imaging.js", "ort/ort.wasm.bundle.min.mjs", "ort/ort-wasm-simd-threaded.wasm",
+    for f in ["index.html", "app.js", "imaging.js", "ort/ort.wasm.bundle.min.js", "ort/ort-wasm-simd-threaded.wasm",
               manifest["painting"], *(m["file"] for m in manifest["models"].values())]:
         assert (web / f).is_file() and (web / f).stat().st_size > 0, f
     assert (web / manifest["painting"]).read_bytes() == (folder / "style.png").read_bytes()

@@ -187,8 +187,11 @@ PAGE_FILES = ("index.html", "app.js", "imaging.js")
 #: Where ``make web-deps`` (``npm ci`` in ``web/``) puts onnxruntime-web; ``$STYLETUNE_ORT_DIR`` overrides.
 ORT_ENV = "STYLETUNE_ORT_DIR"
 #: The ES-module build with its WebAssembly loader inlined, and the one WebAssembly binary it needs
-#: (SIMD; it runs single-threaded when the page is not cross-origin isolated).
-ORT_FILES = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm")
+#: (SIMD; it runs single-threaded when the page is not cross-origin isolated), each with its name in
+#: the export. The module is renamed ``.js``: every static server sends that as JavaScript, while
+#: ``.mjs`` is unknown to some (browsers refuse a module script of another type).
+ORT_FILES = {"ort.wasm.bundle.min.mjs": "ort.wasm.bundle.min.js",
+             "ort-wasm-simd-threaded.wasm": "ort-wasm-simd-threaded.wasm"}
 
 
 def runtime_dir() -> Path:
@@ -256,7 +259,7 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
     manifest = {
         "run": run.name,
         "painting": f"painting{painting.suffix.lower()}",
-        "runtime": {"package": "onnxruntime-web", "version": _runtime_version(ort_dir), "files": list(ORT_FILES)},
+        "runtime": {"package": "onnxruntime-web", "version": _runtime_version(ort_dir), "files": list(ORT_FILES.values())},
         "models": {
             "trained": {"file": "models/trained.onnx", "input": trained_in, "output": trained_out, "arch": arch,
                         "factor": size_factor(arch), "width": network.get("width"),
@@ -273,8 +276,8 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
         for f in PAGE_FILES:
             shutil.copyfile(WEB_SOURCE / f, tmp / f)
         (tmp / "ort").mkdir()
-        for f in ORT_FILES:
-            shutil.copyfile(ort_dir / f, tmp / "ort" / f)
+        for source, name in ORT_FILES.items():
+            shutil.copyfile(ort_dir / source, tmp / "ort" / name)
         (tmp / "ort" / "NOTICE.txt").write_text(
             f"onnxruntime-web {_runtime_version(ort_dir)} (MIT licence, Microsoft Corporation), "
             "from the npm registry: https://www.npmjs.com/package/onnxruntime-web\n", encoding="utf-8")

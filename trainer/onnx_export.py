@@ -373,6 +373,9 @@ def _walk(g: _Graph, model: Any, input_names: list[str], table: dict[type, Conve
                 raise OnnxExportError(f"layer {layer.name}: {len(node.outputs)} outputs, converter gave {len(outputs)}")
             for t, n in zip(node.outputs, outputs, strict=True):
                 names[id(t)] = n
+    missing = [t.name for t in model.outputs if id(t) not in names]
+    if missing:
+        raise OnnxExportError(f"output {missing[0]} of {model.name} is not reachable from its inputs; cannot export")
     return [names[id(t)] for t in model.outputs]
 
 

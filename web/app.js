@@ -7,7 +7,7 @@
 // It needs an http(s) server (`python3 -m http.server` in the folder is enough): browsers
 // refuse ES modules and WebAssembly fetched from file:// pages.
 
-import * as ort from './ort/ort.wasm.bundle.min.mjs';
+import * as ort from './ort/ort.wasm.bundle.min.js';
 import * as im from './imaging.js';
 
 const $ = (id) => document.getElementById(id);
