@@ -157,13 +157,45 @@ class StyleConfig:
             raise ConfigError(f"{path}: {exc}") from None
 
 
+#: Per-network corrections to :class:`StyleConfig`'s defaults (which are calibrated on
+#: ``vgg16_hed``). The same weights do not mean the same on another network: at
+#: ``block4_conv2`` ImageNet VGG16's features carry about 900x HED's energy, so HED's TV
+#: weight is as good as none there, and its style terms start 1-3x higher relative to the
+#: content term. Values chosen by rendering the bundled paintings onto scikit-image photos
+#: at 192 px and looking (``docs/networks.md``).
+NETWORK_DEFAULTS: dict[str, dict[str, float]] = {
+    "vgg16": {"style_weight": 3e-3, "tv_weight": 1e3},
+}
+
+
+def default_config(network: str | None = None) -> StyleConfig:
+    """The default loss on ``network`` (default: :class:`StyleConfig`'s own network).
+
+    The default's layers mapped by :func:`adapt_config`, with that network's
+    :data:`NETWORK_DEFAULTS` applied, so ``tuner render --network vgg16`` starts from a
+    balanced result rather than from HED's weights on ImageNet features.
+    """
+    base = StyleConfig()
+    network = base.network if network is None else network
+    mapped = base if network == base.network else _map_layers(base, network)
+    return replace(mapped, **NETWORK_DEFAULTS.get(network, {}))
+
+
 def adapt_config(config: StyleConfig, network: str) -> StyleConfig:
     """The same loss on another network: each layer maps to the one at the nearest relative depth.
 
     Same-architecture networks (``vgg16``, ``vgg16_hed``, ``random``) keep their layer
     names. Weights are kept; two layers mapping to one add up. Used to seed a study with a
-    published VGG19 recipe when only ``vgg16_hed`` is available, and by ``--network``.
+    published VGG19 recipe on a VGG16 that is searched, and by ``--network``. The one
+    exception is the default loss itself: a network's :func:`default_config` becomes the
+    other network's, whose weights are calibrated for it.
     """
+    if config == default_config(config.network):
+        return default_config(network)
+    return _map_layers(config, network)
+
+
+def _map_layers(config: StyleConfig, network: str) -> StyleConfig:
     src, dst = get_spec(config.network), get_spec(network)
     if src.family == dst.family:
         return replace(config, network=network)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from nst.config import RECIPES, StyleConfig, adapt_config
+from nst.config import NETWORK_DEFAULTS, RECIPES, StyleConfig, adapt_config, default_config
 from nst.errors import ConfigError
 
 
@@ -94,3 +94,34 @@ def test_adapt_to_inception_uses_its_catalogue():
     assert cfg.content_layer.startswith("mixed")
     assert all(n.startswith("mixed") for n, _ in cfg.style_layers)
     assert sum(w for _, w in cfg.style_layers) == pytest.approx(sum(w for _, w in StyleConfig().style_layers))
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_recipes_on_imagenet_vgg16_keep_every_layer(name):
+    """Mapped onto ``vgg16`` every published recipe keeps all its style layers, weights and content layer."""
+    recipe = RECIPES[name]
+    cfg = adapt_config(recipe, "vgg16")
+    assert cfg.network == "vgg16"
+    assert len(cfg.style_layers) == len(recipe.style_layers)
+    assert [w for _, w in cfg.style_layers] == [w for _, w in recipe.style_layers]
+    assert all(w > 0 for _, w in cfg.style_layers)
+    if recipe.network == "vgg19":  # same block, last-or-same convolution
+        assert [n for n, _ in cfg.style_layers] == [f"block{i}_conv1" for i in range(1, 6)]
+        assert cfg.content_layer == "block5_conv2"
+    else:
+        assert cfg == recipe
+
+
+def test_the_default_is_calibrated_per_network():
+    """``--network vgg16`` on the default gives vgg16's calibrated default; other configs keep their weights."""
+    hed, imagenet = default_config("vgg16_hed"), default_config("vgg16")
+    assert hed == StyleConfig()
+    assert imagenet.network == "vgg16" and imagenet.style_layers == hed.style_layers
+    assert (imagenet.style_weight, imagenet.tv_weight) == (NETWORK_DEFAULTS["vgg16"]["style_weight"],
+                                                          NETWORK_DEFAULTS["vgg16"]["tv_weight"])
+    assert (imagenet.style_weight, imagenet.tv_weight) != (hed.style_weight, hed.tv_weight)
+    assert adapt_config(StyleConfig(), "vgg16") == imagenet
+    assert adapt_config(imagenet, "vgg16_hed") == hed  # and back
+    edited = StyleConfig(style_weight=0.5)
+    assert adapt_config(edited, "vgg16").style_weight == 0.5  # a user's own weights are carried over as they are
+    assert default_config("random").style_weight == hed.style_weight  # no calibration: the default's weights

@@ -118,3 +118,66 @@ def test_unavailable_networks_are_refused_with_the_reason(monkeypatch):
     monkeypatch.setattr(sp, "weights_available", lambda name: (False, f"{name}.h5 not in /nowhere"))
     with pytest.raises(SpaceError, match="vgg19.h5 not in /nowhere"):
         available_networks(["vgg19"])
+
+
+def _flat_space(networks: tuple[str, ...]) -> SearchSpace:
+    """A space with every magnitude 1: enough to test where recipes go, without running a network."""
+    from nst.lossnets import get_spec
+    from tuner.space import Calibration
+
+    def flat(net: str) -> Calibration:
+        spec = get_spec(net)
+        return Calibration({n: 1.0 for n in spec.content_layers}, {n: 1.0 for n in spec.style_layers}, 1.0)
+
+    return SearchSpace(networks, {n: {"avg": flat(n), "max": flat(n)} for n in networks})
+
+
+def test_recipes_move_to_the_searched_network_most_like_their_own():
+    both = _flat_space(("vgg16_hed", "vgg16"))
+    params, notes = recipe_params(RECIPES["tf_tutorial"], both)  # VGG19 ImageNet -> ImageNet VGG16, not HED
+    assert params["network"] == "vgg16" and "vgg19 -> vgg16" in notes
+    params, notes = recipe_params(RECIPES["johnson"], both)  # already searched: stays
+    assert params["network"] == "vgg16" and not any("->" in n for n in notes)
+    params, notes = recipe_params(RECIPES["johnson"], _flat_space(("vgg16_hed",)))
+    assert params["network"] == "vgg16_hed" and "vgg16 -> vgg16_hed" in notes
+
+
+def test_both_vgg16s_are_searched_by_default_once_imagenet_is_converted(tmp_path, monkeypatch):
+    from nst import imagenet
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("STYLETUNE_CACHE", str(tmp_path / "cache"))
+    names, skipped = available_networks()
+    assert names == ("vgg16_hed",) and "nst.imagenet fetch" in skipped["vgg16"]
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / imagenet.CACHE_NAME).write_bytes(b"")
+    names, skipped = available_networks()
+    assert names == ("vgg16_hed", "vgg16") and "vgg16" not in skipped
+
+
+@pytest.mark.weights
+def test_published_recipes_keep_all_their_layers_on_imagenet_vgg16_but_not_on_hed():
+    """Real calibration (bundled painting and photos): on vgg16 no recipe layer is switched off.
+
+    On HED, whose deep layers drifted, Johnson's block4_conv3 starts below 1/100000 of its
+    strongest term and is switched off; that is the contrast docs/networks.md shows.
+    """
+    from pathlib import Path
+
+    from nst.images import bundled_photos, center_crop_square, load_image
+    from nst.lossnets import weights_available
+
+    if not weights_available("vgg16")[0]:
+        pytest.skip("vgg16 ImageNet weights not set up; run `python -m nst.imagenet fetch`")
+    photos = np.stack([center_crop_square(load_image(p), 96) for p in list(bundled_photos().values())[:3]])
+    painting = load_image(Path(__file__).parent.parent / "examples" / "wave.jpg")
+    space = SearchSpace(("vgg16_hed", "vgg16"), calibrate(("vgg16_hed", "vgg16"), photos, painting))
+    for name, recipe in RECIPES.items():
+        params, notes = recipe_params(recipe, space)
+        assert params["network"] == "vgg16", name
+        assert not any("switched off" in n for n in notes), (name, notes)
+        on = [k for k, v in params.items() if k.startswith("vgg16.w.") and v >= 0.1]
+        assert len(on) == len(recipe.style_layers), name
+    hed_only = SearchSpace(("vgg16_hed",), {"vgg16_hed": space.calibration["vgg16_hed"]})
+    _, notes = recipe_params(RECIPES["johnson"], hed_only)
+    assert any("block4_conv3" in n and "switched off" in n for n in notes)

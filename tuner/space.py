@@ -45,8 +45,11 @@ from nst.lossnets import NETWORKS, PRETRAINED, get_spec, weights_available
 
 POOLINGS = ("avg", "max")
 #: Relative style-layer share: log-uniform in [W_LO, W_HI]; below W_OFF the layer is off
-#: (two of the five decades, so a random trial uses about 60% of the layers).
-W_LO, W_OFF, W_HI = 1e-3, 1e-1, 1e2
+#: (two of the seven decades, so a random trial uses about 70% of the layers). An active
+#: layer can be 1/100000 of the strongest: the published recipes on ImageNet ``vgg16``
+#: have layers at 1/10000 of their strongest term at the start (Johnson's
+#: ``block4_conv3`` 2e-4, the TensorFlow tutorial's ``block1_conv1`` 8e-5) and keep them.
+W_LO, W_OFF, W_HI = 1e-3, 1e-1, 1e4
 #: Style strength R and smoothing T (see module docstring). Ranges chosen from measured
 #: magnitudes with vgg16_hed: R ~ 1e-3 barely changes a photo, R ~ 1e3 buries it in
 #: texture; T ~ 1e-1 is already a visible blur at 50 L-BFGS steps.
@@ -205,6 +208,22 @@ def _clip(value: float, lo: float, hi: float, what: str, notes: list[str]) -> fl
     return value
 
 
+def closest_network(network: str, choices: tuple[str, ...]) -> str:
+    """The searched network most like ``network``: same architecture and weights, then same weights, then same architecture.
+
+    So a VGG19 ImageNet recipe (the TensorFlow tutorial's) lands on ImageNet ``vgg16``
+    when it is searched, not on HED's edge-tuned weights, whose deep layers drifted.
+    """
+    spec = get_spec(network)
+
+    def likeness(name: str) -> tuple[int, int, int]:
+        other = get_spec(name)
+        return (other.family == spec.family and other.weights == spec.weights, other.weights == spec.weights,
+                other.family == spec.family)
+
+    return max(choices, key=likeness)  # ties: the first in search order
+
+
 def recipe_params(config: StyleConfig, space: SearchSpace) -> tuple[dict[str, Any], list[str]]:
     """Translate a StyleConfig into :func:`suggest`'s parameters (inverse of :func:`to_config`).
 
@@ -214,7 +233,7 @@ def recipe_params(config: StyleConfig, space: SearchSpace) -> tuple[dict[str, An
     """
     notes: list[str] = []
     if config.network not in space.networks:
-        target = space.networks[0]
+        target = closest_network(config.network, space.networks)
         notes.append(f"{config.network} -> {target}")
         config = adapt_config(config, target)
     net = config.network
@@ -237,7 +256,7 @@ def recipe_params(config: StyleConfig, space: SearchSpace) -> tuple[dict[str, An
             share = W_LO
         params[_w_name(net, layer)] = share
     if dropped:
-        notes.append(f"{', '.join(dropped)} below 1/1000 of the strongest layer, switched off")
+        notes.append(f"{', '.join(dropped)} below 1/{W_HI / W_OFF:.0f} of the strongest layer, switched off")
     params["style_ratio"] = _clip(ratio, R_LO, R_HI, "style ratio", notes)
     params["tv_ratio"] = _clip(max(config.tv_weight * cal.tv / (cw * c0), T_LO), T_LO, T_HI, "tv ratio", notes)
     params["style_scale"] = _clip(config.style_scale, SCALE_LO, SCALE_HI, "style scale", notes)
