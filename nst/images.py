@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst.errors import ImageError, StyletuneNote
+from nst.files import atomic_writer
 
 #: Smallest side we accept: a 4-block VGG needs at least 16 px to keep one pixel.
 MIN_SIDE = 16
@@ -177,22 +177,10 @@ def save_image(path: str | os.PathLike[str], img: np.ndarray) -> Path:
         p.suffix.lower(), "PNG"
     )
     try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    except OSError as exc:
-        raise ImageError(f"cannot write {p} ({exc.strerror or exc.__class__.__name__}); choose another output path") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_writer(p) as fh:
             Image.fromarray(to_uint8(img)).save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise ImageError(f"cannot write {p} ({exc.strerror or exc.__class__.__name__}); choose another output path") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return p
 
 
