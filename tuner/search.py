@@ -491,6 +491,19 @@ def _child(options: SearchOptions, target: int, parent: int) -> None:
     raise SystemExit(_worker_main(options, target, parent))
 
 
+def _baseline_line(prep: Prepared, options: SearchOptions) -> str:
+    """Compute the study's off-the-shelf reference once, before the first trial, so the dashboard has it from the start."""
+    from tuner.study import BaselineUnavailable, ensure_baseline
+
+    try:
+        base = ensure_baseline(prep.study, options.storage, options.artifacts)
+    except BaselineUnavailable as exc:
+        return f"note: no off-the-shelf baseline for this study: {exc}"
+    s = base.scores
+    return (f"off-the-shelf baseline (Magenta's arbitrary model, no training): style {s['style']:.3f}, "
+            f"content {s['content']:.3f}, noise {s['noise']:.2f}; the trials to look at beat it on both")
+
+
 def run_search(options: SearchOptions, log=print) -> Prepared:
     """The ``tuner search`` command: prepare, report, work (here or in ``--jobs`` processes), summarise."""
     prep = prepare(options)
@@ -506,6 +519,7 @@ def run_search(options: SearchOptions, log=print) -> Prepared:
         f"objectives: {' and '.join(rec['objectives'])}; early stop {'on' if options.prune else 'off'}")
     if prep.seeded:
         log("seeded with published recipes: " + "; ".join(prep.seeded))
+    log(_baseline_line(prep, options))
     if c["finished"] >= options.trials:
         log(f"the study already has {c['finished']} finished trials; raise --trials to continue it")
         return prep
