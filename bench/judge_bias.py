@@ -1,27 +1,30 @@
-"""Does the judge favour trials that copy its own network settings? A controlled comparison.
+"""Can trials on every searched network reach the judge's front? Two ways to look.
 
 Usage::
 
-    python bench/judge_bias.py                       # default proxy: 3 photos, 128 px, 50 steps
-    python bench/judge_bias.py --ratio 10 --ratio 100
+    python bench/judge_bias.py --networks vgg16_hed,vgg16 --ratio 10     # render variants, judge them
+    python bench/judge_bias.py --study starry-networks --storage sqlite:////tmp/nw/study/networks.db
+                                                                         # rescore a real study's renders
 
-The judge (``nst.judge``) measures style with ``vgg16_hed``, *max* pooling and the layers
-``block1_conv2, block2_conv2, block3_conv3, block4_conv3``. A trial whose loss uses exactly
-those could be expected to look better to it than it looks to a person. Here the same
-search parameters (style ratio R, TV ratio T, style scale 1, content layer block4_conv2,
-equal layer shares) are run with different pooling and style layers, and judged:
+Since judge version 2 the style score goes through Magenta's style predictor (``nst.judge``),
+a MobileNetV2 that no trial optimises through, so no loss network shares the judge's
+features. What is left to check is that the judge does not prefer one *family* of loss
+network for reasons a person would not share.
 
-* ``judge's own``: max pooling, the judge's four layers - the suspected favourite;
+Rendering mode: the same search parameters (style ratio R, TV ratio T, style scale 1,
+content layer block4_conv2, equal layer shares) are run on each network in ``--networks``
+with several layer sets and poolings, and judged:
+
 * ``gatys``: average pooling, blockN_conv1 for N = 1..5 (Gatys et al. 2016);
 * ``gatys-max``: the same layers with max pooling;
-* ``shallow`` / ``deep``: average pooling, block1-2 only / block3-5 only;
-* ``random-weight VGG16``: a different network altogether (VGG16's shape, seeded random
-  weights, block1-3), the one other network with weights on an offline machine.
+* ``johnson``: max pooling, the ends of blocks 1-4 (Johnson et al. 2016);
+* ``shallow`` / ``deep``: average pooling, block1-2 only / block3-5 only.
 
-If the judge simply rewarded its own settings, ``judge's own`` would dominate every other
-row (lower style *and* content score). The table marks the rows that no other row
-dominates. ImageNet networks (VGG19, InceptionV3) cannot be compared on an offline machine;
-see ``docs/judge.md``.
+The table marks the rows that no other row dominates (lower style *and* content score).
+
+Study mode (``--study``): a finished study's stored renders are scored again with today's
+judge, and compared with the scores the study stored (its own judge): Spearman rank
+correlations, and each network's trials on either front. Nothing is rendered or written.
 """
 
 from __future__ import annotations
@@ -37,22 +40,114 @@ from bench.common import format_table, machine_summary  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GATYS_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
-#: name -> (loss network, pooling, style layers)
+#: name -> (pooling, style layers); the same names exist in every VGG16-shaped network.
 VARIANTS = {
-    "judge's own": ("vgg16_hed", "max", ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")),
-    "gatys": ("vgg16_hed", "avg", GATYS_LAYERS),
-    "gatys-max": ("vgg16_hed", "max", GATYS_LAYERS),
-    "shallow": ("vgg16_hed", "avg", ("block1_conv1", "block2_conv1")),
-    "deep": ("vgg16_hed", "avg", ("block3_conv1", "block4_conv1", "block5_conv1")),
-    # Another network: VGG16's architecture with seeded random weights. Random convolutional
-    # features are known to carry texture statistics (Ustyuzhaninov et al. 2017, "What does
-    # it take to generate natural textures?"); the judge has never seen this network.
-    "random-weight VGG16": ("random", "avg", ("block1_conv1", "block2_conv1", "block3_conv1")),
+    "gatys": ("avg", GATYS_LAYERS),
+    "gatys-max": ("max", GATYS_LAYERS),
+    "johnson": ("max", ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")),
+    "shallow": ("avg", ("block1_conv1", "block2_conv1")),
+    "deep": ("avg", ("block3_conv1", "block4_conv1", "block5_conv1")),
 }
+
+
+def rescore(url: str, name: str, artifacts: str | None, sheet: str | None, network: str = "magenta") -> int:
+    """Score a finished study's stored renders again with another judge; compare with the stored scores.
+
+    ``network`` is the other judge's style network: ``magenta`` (today's judge) for a study
+    made before version 2, ``vgg16_hed`` (the same computation as judge version 1) for a
+    study made since.
+
+    Nothing is rendered and nothing is written to the study: the trials' pictures are read
+    from its artifacts, so the two judges see exactly the same pictures. Prints each trial's
+    network and both judges' scores, the Spearman rank correlations, and which networks'
+    trials are on today's judge's Pareto front (feasible trials, style and content).
+    """
+    import numpy as np
+    import optuna
+    from scipy.stats import spearmanr
+
+    from nst.images import contact_sheet, save_image
+    from nst.judge import Judge, JudgeSpec, describe
+    from tuner.reader import open_storage, read_image_artifact, study_record
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.load_study(study_name=name, storage=open_storage(url))
+    rec = study_record(study)
+    photos = np.stack([read_image_artifact(url, rec["content_artifacts"][n], artifacts) for n in rec["content_names"]])
+    import io
+
+    from PIL import Image
+
+    from tuner.reader import read_artifact
+
+    with Image.open(io.BytesIO(read_artifact(url, rec["style_artifact"], artifacts))) as im:
+        painting = np.asarray(im.convert("RGB"), np.float32) / 255.0
+    spec = JudgeSpec.for_network(network)
+    judge = Judge(spec, photos, painting)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    rows, old, new, images = [], [], [], {}
+    for t in trials:
+        ids = t.user_attrs["artifacts"]
+        images[t.number] = np.stack([read_image_artifact(url, ids[n], artifacts) for n in rec["content_names"]])
+        s = judge.score(images[t.number]).means()
+        o = t.user_attrs["scores"]
+        old.append(o)
+        new.append(s)
+        rows.append([t.number, t.user_attrs["style_config"]["network"], t.user_attrs.get("recipe", ""),
+                     round(o["style"], 3), round(o["content"], 3), round(o["noise"], 2),
+                     round(s["style"], 3), round(s["content"], 3), round(s["noise"], 2)])
+
+    def front(scores: list[dict], limit: float) -> set[int]:
+        ok = [i for i, s in enumerate(scores) if s["noise"] <= limit]
+        return {trials[i].number for i in ok
+                if not any(scores[j]["style"] <= scores[i]["style"] and scores[j]["content"] <= scores[i]["content"]
+                           and (scores[j]["style"], scores[j]["content"]) != (scores[i]["style"], scores[i]["content"])
+                           for j in ok)}
+
+    old_front = front(old, rec["judge"].get("noise_limit", 1.5))
+    new_front = front(new, spec.noise_limit)
+    for r in rows:
+        r += ["front" if r[0] in old_front else "", "front" if r[0] in new_front else ""]
+    print(f"study {name!r}: {len(trials)} finished trials; 'stored' = the study's scores, by {describe(rec['judge'])}; "
+          f"'again' = rescored by {spec.label}")
+    print(format_table(["trial", "network", "recipe", "stored style", "stored content", "stored noise", "again style",
+                        "again content", "again noise", "stored front", "again front"], rows))
+    print()
+    corr = []
+    for key in ("style", "content", "noise"):
+        rho = spearmanr([o[key] for o in old], [s[key] for s in new]).statistic
+        corr.append([key, f"{rho:.2f}"])
+    rho = spearmanr([o["style"] + o["content"] for o in old], [s["style"] + s["content"] for s in new]).statistic
+    corr.append(["style + content (tuner best's rule)", f"{rho:.2f}"])
+    print(format_table(["score", "Spearman rho, stored vs again"], corr))
+    nets = {}
+    for t in trials:
+        nets.setdefault(t.user_attrs["style_config"]["network"], []).append(t.number)
+    print()
+    print(format_table(["network", "trials", "on the stored front", "on the again front"],
+                       [[k, len(v), len(old_front & set(v)), len(new_front & set(v))] for k, v in sorted(nets.items())]))
+    if sheet:
+        def total(s: dict) -> float:
+            return s["style"] + s["content"]
+
+        o_best = trials[int(np.argmin([total(s) if s["noise"] <= 1.5 else np.inf for s in old]))].number
+        n_best = trials[int(np.argmin([total(s) if s["noise"] <= spec.noise_limit else np.inf for s in new]))].number
+        order = [o_best] + ([n_best] if n_best != o_best else [])
+        save_image(sheet, contact_sheet([list(photos)] + [list(images[n]) for n in order], cell=photos.shape[1]))
+        print(f"wrote {sheet}: photos, then the stored judge's best trial #{o_best}"
+              + (f", then the other judge's best trial #{n_best}" if n_best != o_best else " (the other judge's best too)"))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--study", help="instead of rendering: rescore this finished study's renders with today's judge")
+    ap.add_argument("--storage", default="sqlite:///studies/studies.db", help="the study's storage (with --study)")
+    ap.add_argument("--artifacts", help="the study's artifact folder, if not beside the SQLite file (with --study)")
+    ap.add_argument("--judge-network", default="magenta",
+                    help="with --study: the other judge's style network (magenta = today's; vgg16_hed = version 1's)")
+    ap.add_argument("--networks", default="vgg16_hed",
+                    help="comma-separated loss networks whose variants to render (default vgg16_hed; e.g. vgg16_hed,vgg16)")
     ap.add_argument("--ratio", type=float, action="append", help="style ratio R (repeatable; default 30)")
     ap.add_argument("--tv", type=float, default=1e-3, help="TV ratio T (default 1e-3)")
     ap.add_argument("--size", type=int, default=128)
@@ -61,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--style", default=str(ROOT / "examples" / "monet.jpg"))
     ap.add_argument("--sheet", help="write a contact sheet of the results (rows = variants) to this PNG")
     args = ap.parse_args(argv)
+    if args.study:
+        return rescore(args.storage, args.study, args.artifacts, args.sheet, args.judge_network)
 
     import numpy as np
 
@@ -75,27 +172,32 @@ def main(argv: list[str] | None = None) -> int:
     photos = load_photos(content_paths(None, args.photos), args.size)
     batch = np.stack([p.image for p in photos])
     painting = load_image(args.style)
-    networks = sorted({v[0] for v in VARIANTS.values()})
-    space = SearchSpace(tuple(networks), calibrate(networks, batch, painting))
+    networks = tuple(n.strip() for n in args.networks.split(",") if n.strip())
+    space = SearchSpace(networks, calibrate(networks, batch, painting))
     judge = Judge(JudgeSpec(), batch, painting)
+    print(f"judge: {judge.spec.label}")
     rows, sheet = [], [list(batch)]
     for ratio in args.ratio or [30.0]:
         results = {}
-        for name, (network, pooling, layers) in VARIANTS.items():
-            shares = {n: (1.0 if n in layers else 1e-3) for n in get_spec(network).style_layers}
-            cfg = to_config(space, network, pooling, "block4_conv2", shares, ratio, args.tv, 1.0)
-            t0 = time.perf_counter()
-            r = stylize(batch, painting, cfg, steps=args.steps)
-            s = judge.score(r.images).means()
-            sheet.append(list(r.images))
-            results[name] = (s["style"], s["content"], s["noise"], time.perf_counter() - t0)
-            print(f"R {ratio:g} {name}: style {s['style']:.3f} content {s['content']:.3f} noise {s['noise']:.2f}",
-                  flush=True)
+        for network in networks:
+            for variant, (pooling, layers) in VARIANTS.items():
+                name = f"{network} {variant}"
+                shares = {n: (1.0 if n in layers else 1e-3) for n in get_spec(network).style_layers}
+                cfg = to_config(space, network, pooling, "block4_conv2", shares, ratio, args.tv, 1.0)
+                t0 = time.perf_counter()
+                r = stylize(batch, painting, cfg, steps=args.steps)
+                s = judge.score(r.images).means()
+                sheet.append(list(r.images))
+                results[name] = (s["style"], s["content"], s["noise"], time.perf_counter() - t0)
+                print(f"R {ratio:g} {name}: style {s['style']:.3f} content {s['content']:.3f} noise {s['noise']:.2f}",
+                      flush=True)
+        feasible = {k: v for k, v in results.items() if v[2] <= judge.spec.noise_limit}
         for name, (st, co, no, sec) in results.items():
-            dominated_by = [o for o, v in results.items()
+            dominated_by = [o for o, v in feasible.items()
                             if o != name and v[0] <= st and v[1] <= co and (v[0], v[1]) != (st, co)]
-            rows.append([ratio, name, round(st, 3), round(co, 3), round(no, 2),
-                         "front" if not dominated_by else "dominated by " + ", ".join(dominated_by), round(sec)])
+            status = ("too noisy" if name not in feasible else
+                      "front" if not dominated_by else "dominated by " + ", ".join(dominated_by))
+            rows.append([ratio, name, round(st, 3), round(co, 3), round(no, 2), status, round(sec)])
     if args.sheet:
         save_image(args.sheet, contact_sheet(sheet, cell=args.size))
     print()

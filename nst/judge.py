@@ -6,14 +6,17 @@ grade its own homework (its loss is small *because* of its weights). Three score
 a number per test photo:
 
 ``style``
-    How far the result's *distributions* are from the painting's, in two parts:
-    deep features (a sliced Wasserstein distance between the result's and the painting's
-    activations at four layers of a fixed network, Heitz et al. 2021, "A Sliced
-    Wasserstein Loss for Neural Texture Synthesis") and colour (the same distance between
-    the CIELAB pixel distributions). The sliced distance compares whole distributions,
-    not just the second moments a Gram loss matches, so matching the Gram alone does not
-    score 0. Normalised by the same distance for the untouched photo:
-    **0 = the painting's statistics, 1 = no more painting-like than the photo itself.**
+    How far the result is from the painting as a *style*, in two parts. The deep part is
+    the distance between the 100-number style vectors that Magenta's style-prediction
+    network (Ghiasi et al. 2017, "Exploring the structure of a real-time, arbitrary
+    neural artistic stylization network"; a MobileNetV2 trunk) gives the result and the
+    painting cropped to the result's frame. That network was trained to summarise a
+    painting so that a transformer can reproduce its look; no trial of a search optimises
+    through it. The colour part is a sliced Wasserstein distance (Heitz et al. 2021, "A
+    Sliced Wasserstein Loss for Neural Texture Synthesis") between the CIELAB pixel
+    distributions of result and painting. Both are normalised by the same distance for
+    the untouched photo: **0 = the painting's style, 1 = no more painting-like than the
+    photo itself.**
 ``content``
     How much of the photo's local structure survives, measured without any network:
     ``1 - cs`` where ``cs`` is the contrast-structure term of multi-scale SSIM (Wang,
@@ -30,15 +33,18 @@ a number per test photo:
     has a flat spectrum and drives it up. **1 = as fine-grained as the busier
     reference; a study treats values above** ``noise_limit`` **as infeasible.**
 
-Why a separate network configuration: the judge uses ``vgg16_hed`` with *max* pooling
-(the network's native form) at fixed block-end layers, with distribution distances,
-whereas trials choose their network, pooling and layers and optimise Gram differences.
-Where it can be fooled is documented in ``docs/judge.md``.
+Version 2 moved the style score off ``vgg16_hed``: the search optimises through the VGG16
+family, so a VGG judge could reward a trial for sharing its features. Any loss network
+(``JudgeSpec.for_network``) can still serve as the judge's style network, with the
+sliced distance over four of its layers, for cross-checks and for tests (``tiny``).
+Where it can be fooled, and how it stays fair to Magenta's own stylisation, is in
+``docs/judge.md``.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -47,19 +53,28 @@ import numpy as np
 from nst.errors import ConfigError
 
 JUDGE_NAME = "styletune-judge"
-JUDGE_VERSION = 1
+#: 1: style through vgg16_hed (sliced distance over four layers) + colour.
+#: 2: style through Magenta's style predictor (vector distance) + colour.
+JUDGE_VERSION = 2
+#: The style network outside :mod:`nst.lossnets`: Magenta's predictor, via :mod:`nst.arbitrary`.
+MAGENTA = "magenta"
 
 _REC601 = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 @dataclass(frozen=True)
 class JudgeSpec:
-    """Everything that defines a judge; stored in each study so scores stay comparable."""
+    """Everything that defines a judge; stored in each study so scores stay comparable.
 
-    network: str = "vgg16_hed"
+    ``network`` is the style network: :data:`MAGENTA` (the default; ``pooling`` and
+    ``layers`` are then unused and empty) or a loss network of :mod:`nst.lossnets`, whose
+    ``layers`` are compared with the sliced distance (``projections`` x ``quantiles``).
+    """
+
+    network: str = MAGENTA
     pooling: str = "max"
-    layers: tuple[str, ...] = ("block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3")
-    projections: int = 64  # random directions per layer for the sliced distance
+    layers: tuple[str, ...] = ()
+    projections: int = 64  # random directions per layer (and 13 + 3 for colour) for the sliced distance
     quantiles: int = 64  # points at which the sorted projections are compared
     colour_share: float = 1.0 / 3.0  # style = (1 - share) * deep + share * colour
     ssim_scales: int = 3
@@ -70,12 +85,17 @@ class JudgeSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
-        from nst.lossnets import get_spec
+        if self.network == MAGENTA:
+            if self.layers:
+                raise ConfigError(f"judge network {MAGENTA} has no layers to choose; leave layers empty")
+        else:
+            from nst.lossnets import get_spec
 
-        spec = get_spec(self.network)
-        bad = [name for name in self.layers if name not in spec.order]
-        if bad:
-            raise ConfigError(f"judge network {self.network} has no layer {bad[0]!r}; choose from {', '.join(spec.order)}")
+            spec = get_spec(self.network)
+            bad = [name for name in self.layers if name not in spec.order]
+            if bad or not self.layers:
+                raise ConfigError(f"judge network {self.network} has no layer {bad[0] if bad else ''!r}; "
+                                  f"choose from {', '.join(spec.order)}")
         if not 0.0 <= self.colour_share <= 1.0:
             raise ConfigError(f"judge colour_share must be in [0, 1], not {self.colour_share}")
 
@@ -95,13 +115,13 @@ class JudgeSpec:
 
     @classmethod
     def for_network(cls, network: str) -> JudgeSpec:
-        """The default judge on another network: the same roles, that network's layers.
+        """The default judge with another style network: :data:`MAGENTA`, or a loss network.
 
         VGG16-shaped networks use the ends of blocks 1-4, VGG19 its own block ends,
         InceptionV3 four mixed blocks from shallow to middle, ``tiny`` (tests) all three.
-        A judge on a network the search does not use is the way to check that trials are
-        not rewarded for sharing the judge's network (see ``docs/judge.md``).
         """
+        if network == MAGENTA:
+            return cls()
         from nst.lossnets import get_spec
 
         family = get_spec(network).family
@@ -112,6 +132,33 @@ class JudgeSpec:
             "tiny": ("conv1", "conv2", "conv3"),
         }[family]
         return cls(network=network, layers=layers)
+
+    @property
+    def label(self) -> str:
+        """``styletune-judge v2 on magenta``: how logs and refusals name a judge."""
+        return describe(self.to_dict())
+
+
+def available(spec: JudgeSpec) -> tuple[bool, str]:
+    """Whether the judge's style network can run here, and if not why (nothing is downloaded)."""
+    if spec.network == MAGENTA:
+        from nst.arbitrary import model_path
+        from nst.errors import WeightsUnavailable
+
+        try:
+            model_path("arbitrary_predict")
+        except WeightsUnavailable as exc:
+            return False, str(exc)
+        return True, ""
+    from nst.lossnets import weights_available
+
+    return weights_available(spec.network)
+
+
+def describe(record: dict[str, Any] | None) -> str:
+    """A stored judge record in words (records of older versions too: they are shown as stored)."""
+    record = record or {}
+    return f"judge {record.get('name')} v{record.get('version')} on {record.get('network')}"
 
 
 @dataclass
@@ -235,32 +282,49 @@ class Judge:
     """A judge bound to one painting and one set of test photos.
 
     Binding precomputes everything that does not depend on the result: the painting's
-    feature distributions, the photo's distances (the "do nothing" references) and the
-    painting cropped to the photo frame. :meth:`score` then costs one forward pass of the
-    judge network per result.
+    style vector (or feature distributions), the photo's distances (the "do nothing"
+    references) and the painting cropped to the photo frame. :meth:`score` then costs one
+    pass of the style network per result (about 50 ms for Magenta's predictor).
+
+    ``extractor`` replaces the loss network of a non-Magenta spec, and ``encoder`` (one
+    ``(H, W, 3)`` image -> a vector) replaces Magenta's predictor: tests pass small ones.
     """
 
-    def __init__(self, spec: JudgeSpec, photos: np.ndarray, painting: np.ndarray, extractor=None):
+    def __init__(self, spec: JudgeSpec, photos: np.ndarray, painting: np.ndarray, extractor=None,
+                 encoder: Callable[[np.ndarray], np.ndarray] | None = None):
         from nst.images import resize_longest
-        from nst.lossnets import get_extractor
 
         if photos.ndim != 4 or photos.shape[-1] != 3:
             raise ValueError(f"photos must be (B, H, W, 3), got {photos.shape}")
         self.spec = spec
         self.photos = photos.astype(np.float32)
-        self.extractor = extractor or get_extractor(spec.network, spec.layers, spec.pooling)
         self._forward = None
         hw = self.photos.shape[1:3]
         # The painting at the scale a trial with style_scale 1 would use: longest sides equal.
         self.painting = resize_longest(painting.astype(np.float32), max(hw))
-        feats = self._features(self.painting[None])
-        self._dirs = {name: _projections(f.shape[-1], spec.projections, spec.seed + i)
-                      for i, (name, f) in enumerate(feats.items())}
-        self._colour_dirs = np.concatenate([np.eye(3), _projections(3, 13, spec.seed)], axis=1)
-        self._painting_q = {name: sorted_projections(f[0].reshape(-1, f.shape[-1]), self._dirs[name], spec.quantiles)
-                            for name, f in feats.items()}
-        self._painting_colour = sorted_projections(_lab(self.painting), self._colour_dirs, spec.quantiles)
+        # ... and cropped to fill the photo's frame: the content reference, and the picture
+        # whose style vector the results are compared with. Magenta's own preprocessing of a
+        # style image is the same centre crop (shorter side to the input size, then crop), so
+        # painting and result reach the predictor with the same aspect and stroke scale.
         self.frame = painting_in_frame(painting.astype(np.float32), hw)
+        if spec.network == MAGENTA:
+            self.extractor = None
+            if encoder is None:
+                from nst.arbitrary import style_vector as encoder
+            self._encode = encoder
+            self._painting_vector = np.asarray(self._encode(self.frame), np.float64).ravel()
+        else:
+            from nst.lossnets import get_extractor
+
+            self.extractor = extractor or get_extractor(spec.network, spec.layers, spec.pooling)
+            feats = self._features(self.painting[None])
+            self._dirs = {name: _projections(f.shape[-1], spec.projections, spec.seed + i)
+                          for i, (name, f) in enumerate(feats.items())}
+            self._painting_q = {name: sorted_projections(f[0].reshape(-1, f.shape[-1]), self._dirs[name],
+                                                         spec.quantiles)
+                                for name, f in feats.items()}
+        self._colour_dirs = np.concatenate([np.eye(3), _projections(3, 13, spec.seed)], axis=1)
+        self._painting_colour = sorted_projections(_lab(self.painting), self._colour_dirs, spec.quantiles)
         # References: what "doing nothing" scores in absolute units.
         self._ref_deep, self._ref_colour = self._style_distances(self.photos)
         self._ref_content = np.array([structure_distance(self.frame, p, spec.ssim_scales) for p in self.photos])
@@ -276,8 +340,11 @@ class Judge:
         out = self._forward(tf.constant(images, tf.float32))
         return {name: out[name].numpy() for name in self.spec.layers}
 
-    def _style_distances(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Absolute deep (mean over layers) and colour sliced distances to the painting, per image."""
+    def _deep_distances(self, images: np.ndarray) -> np.ndarray:
+        """``(B, parts)`` absolute deep distances to the painting: one vector distance, or one per layer."""
+        if self.spec.network == MAGENTA:
+            vectors = np.stack([np.asarray(self._encode(img), np.float64).ravel() for img in images])
+            return np.linalg.norm(vectors - self._painting_vector, axis=1)[:, None]
         feats = self._features(images)
         deep = np.zeros((len(images), len(self.spec.layers)))
         for j, name in enumerate(self.spec.layers):
@@ -285,11 +352,15 @@ class Judge:
             for i in range(len(images)):
                 q = sorted_projections(f[i].reshape(-1, f.shape[-1]), self._dirs[name], self.spec.quantiles)
                 deep[i, j] = sliced_distance(q, self._painting_q[name])
+        return deep
+
+    def _style_distances(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute deep and colour distances to the painting, per image."""
         colour = np.array([
             sliced_distance(sorted_projections(_lab(img), self._colour_dirs, self.spec.quantiles), self._painting_colour)
             for img in images
         ])
-        return deep, colour
+        return self._deep_distances(images), colour
 
     def score(self, results: np.ndarray) -> JudgeScores:
         """Scores of a batch of results, one per test photo (same order as bound)."""

@@ -59,7 +59,7 @@ class SearchOptions:
     storage: str = "sqlite:///studies/studies.db"
     artifacts: str | None = None
     networks: tuple[str, ...] | None = None
-    judge_network: str = "vgg16_hed"
+    judge_network: str = "magenta"  # nst.judge.MAGENTA: a style network no trial optimises through
     noise_limit: float = 1.5
     tradeoff: float | None = None
     seed: int | None = None
@@ -102,7 +102,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
 
     from nst.images import load_image
     from nst.judge import Judge, JudgeSpec
-    from nst.lossnets import weights_available
+    from nst.judge import available as judge_available
     from tuner.objective import Objective
     from tuner.reader import artifact_dir, open_storage
     from tuner.space import SearchSpace, available_networks, calibrate
@@ -119,7 +119,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     from dataclasses import replace
 
     spec = replace(JudgeSpec.for_network(options.judge_network), noise_limit=options.noise_limit)
-    ok, why = weights_available(spec.network)
+    ok, why = judge_available(spec)
     if not ok:
         raise StyletuneError(f"the judge needs {spec.network}, whose weights are missing ({why})")
     store = atomic_store(artifact_dir(options.storage, options.artifacts))
