@@ -155,7 +155,7 @@ def test_export_web_writes_a_checked_self_contained_folder(tmp_path):
         text = (web / page).read_text()
         assert "http://" not in text.replace("http://localhost", "") and "https://" not in text
     record = json.loads((folder / "export" / "verification.json").read_text())["web"]
-    assert record["max_abs_diff"] < 1e-4
+    assert record["max_abs_diff"] < 1e-4 and record["test_photo"] == "photo0" and record["test_shape"] == [184, 256, 3]
     # The arbitrary networks in the folder are the ones Python runs (free-size transformer).
     from nst import arbitrary
 

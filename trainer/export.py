@@ -276,8 +276,8 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
         for f in PAGE_FILES:
             shutil.copyfile(WEB_SOURCE / f, tmp / f)
         (tmp / "ort").mkdir()
-        for source, name in ORT_FILES.items():
-            shutil.copyfile(ort_dir / source, tmp / "ort" / name)
+        for source, copy in ORT_FILES.items():
+            shutil.copyfile(ort_dir / source, tmp / "ort" / copy)
         (tmp / "ort" / "NOTICE.txt").write_text(
             f"onnxruntime-web {_runtime_version(ort_dir)} (MIT licence, Microsoft Corporation), "
             "from the npm registry: https://www.npmjs.com/package/onnxruntime-web\n", encoding="utf-8")

@@ -182,7 +182,10 @@ function wire() {
   }));
   $('max-side').addEventListener('change', applyMaxSide);
   $('painting-a').addEventListener('change', (e) => e.target.files[0]
-    && busy('Reading painting A…', () => loadPainting('a', e.target.files[0])));
+    && busy('Reading painting A…', async () => {
+      await loadPainting('a', e.target.files[0]);
+      $('name-a').textContent = '';
+    }));
   $('painting-b').addEventListener('change', (e) => e.target.files[0]
     && busy('Reading painting B…', () => loadPainting('b', e.target.files[0])));
   $('clear-b').addEventListener('click', () => {
@@ -208,8 +211,9 @@ async function main() {
   $('run-name').textContent = manifest.run;
   const t = manifest.models.trained;
   $('trained-info').textContent = `${t.arch} network, width ${t.width}, step ${t.step}; `;
-  if (manifest.painting) {
+  if (manifest.painting) {  // the painting the network was trained on, so the two results compare like for like
     await loadPainting('a', await (await fetch(manifest.painting)).blob());
+    $('name-a').textContent = "(the run's painting)";
   }
   wire();
   updateControls();
