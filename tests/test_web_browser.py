@@ -252,11 +252,12 @@ def test_default_painting_is_the_runs_own_and_file_pages_explain_themselves(expo
 
 
 @pytest.mark.slow
-def test_timing_at_512_px(tmp_path):
+@pytest.mark.parametrize("arch", ["johnson", "magenta"])
+def test_timing_at_512_px(tmp_path, arch):
     """A 512x384 photo in the page against the same networks in Python, in interleaved rounds; prints a table.
 
-    Trained network: johnson at width 1 (the default), random weights (the cost does not
-    depend on them). Python runs it through TensorFlow (``trainer stylize``'s path) and the
+    Trained network: ``arch`` at width 1, random weights (the cost does not depend on
+    them; ``magenta`` is what the CPU recipe trains). Python runs it through TensorFlow (``trainer stylize``'s path) and the
     exported ONNX file through onnxruntime; the arbitrary model through ``nst.arbitrary``
     (onnxruntime, 2 threads). Both sides have their models loaded and style vectors cached.
     """
@@ -270,7 +271,7 @@ def test_timing_at_512_px(tmp_path):
     from trainer.stylize import load_stylizer
 
     _runtime_or_skip()
-    make_web_run(tmp_path / "runs", arch="johnson", width=1.0)
+    make_web_run(tmp_path / "runs", arch=arch, width=1.0)
     code, _, err = run_cli(["export", "webrun", "--runs-dir", tmp_path / "runs", "--format", "web"])
     assert code == 0, err
     folder = tmp_path / "runs" / "webrun" / "export" / "web"
@@ -304,7 +305,7 @@ def test_timing_at_512_px(tmp_path):
                 times[name].append(clock(fn))
         loads = page.evaluate("() => window.styletune.state.timings")
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\n512x384 photo, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, 3 interleaved rounds, medians")
+    print(f"\n{arch} network, 512x384 photo, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, 3 interleaved rounds, medians")
     print("| what | ms | x Python onnxruntime |\n| --- | --- | --- |")
     for k, v in med.items():
         ref = med["arbitrary, onnxruntime"] if "arbitrary" in k else med["trained, onnxruntime"]
