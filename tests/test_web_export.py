@@ -80,6 +80,23 @@ def test_onnx_network_reproduces_keras(arch, skip):
     assert np.abs(run_onnx(to_onnx(model), other) - model(other[None], training=False)[0].numpy()).max() < 1e-4
 
 
+def test_pretrained_magenta_network_reproduces_keras():
+    """The network the CPU recipe fine-tunes, with Magenta's weights and a painting's style folded in."""
+    from nst.errors import WeightsUnavailable
+    from trainer.magenta_net import painting_vector, pretrained_weights
+    from trainer.nets import build_network
+    from trainer.onnx_export import run_onnx, to_onnx
+
+    model = build_network("magenta", 1.0)
+    try:
+        pretrained_weights(model, painting_vector(synthetic_painting(96)))
+    except WeightsUnavailable as exc:
+        pytest.skip(str(exc))
+    photo = synthetic_photo(64, seed=3, width=92)
+    expected = model(photo[None], training=False)[0].numpy()
+    assert np.abs(run_onnx(to_onnx(model), photo) - expected).max() < 1e-4
+
+
 def test_generic_layers_reproduce_keras():
     """Layers the project's networks do not use today but a new architecture may: each converter against Keras."""
     import keras
