@@ -256,7 +256,7 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
     # The transformer's two inputs, the photo (3 channels) and the vector (100), as tf2onnx named them.
     vector_in = next(n for n, last in transform_in.items() if last == arbitrary.VECTOR_SIZE)
     content_in = next(n for n in transform_in if n != vector_in)
-    manifest = {
+    manifest: dict[str, Any] = {
         "run": run.name,
         "painting": f"painting{painting.suffix.lower()}",
         "runtime": {"package": "onnxruntime-web", "version": _runtime_version(ort_dir), "files": list(ORT_FILES.values())},

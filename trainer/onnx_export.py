@@ -240,7 +240,7 @@ def _upsampling2d(g: _Graph, layer: Any, args: list[str], kwargs: dict[str, Any]
 
 
 def _pool(g: _Graph, layer: Any, args: list[str], kwargs: dict[str, Any], op_type: str) -> str:
-    attrs = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides)}
+    attrs: dict[str, Any] = {"kernel_shape": list(layer.pool_size), "strides": list(layer.strides)}
     if layer.padding == "same":
         attrs["auto_pad"] = "SAME_UPPER"  # average: padded pixels are left out of the mean, as in TF
     return g.op(op_type, [args[0]], layer.name, **attrs)
