@@ -19,7 +19,7 @@ from tests.conftest import TINY_CONFIG, synthetic_painting, synthetic_photo
 from trainer.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["--size", "32", "--batch", "2", "--width", "0.125", "-q"]
+TINY = ["--recipe", "paper", "--size", "32", "--batch", "2", "--width", "0.125", "-q"]  # johnson, shrunk
 
 
 def make_study(db: Path, name: str = "monet", chosen: int | None = None) -> tuple[str, dict]:

@@ -171,7 +171,7 @@ def test_finish_writes_previews_results_model_and_scores(trained):
 # -- stylize -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch, skip", [("johnson", True), ("fast", False)])
+@pytest.mark.parametrize("arch, skip", [("johnson", True), ("fast", False), ("magenta", False)])
 def test_tiles_reproduce_the_untiled_result(arch, skip):
     from trainer.nets import build_network
     from trainer.stylize import Stylizer, _pad_to
@@ -180,7 +180,7 @@ def test_tiles_reproduce_the_untiled_result(arch, skip):
     rng = np.random.default_rng(1)
     model.set_weights([w + rng.normal(0, 0.05, w.shape).astype(np.float32) for w in model.get_weights()])
     stylizer = Stylizer(model, arch, 0.125, photo_skip=skip)
-    side = {"johnson": 200, "fast": 336}[arch]
+    side = {"johnson": 200, "fast": 336, "magenta": 200}[arch]
     rng = np.random.default_rng(0)
     img = np.clip(synthetic_photo(side, seed=4) + rng.normal(0, 0.05, (side, side, 3)), 0, 1).astype(np.float32)
     whole = stylizer(img)

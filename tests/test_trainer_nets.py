@@ -95,7 +95,7 @@ def test_receptive_radius_bounds_how_far_a_pixel_reaches(arch):
     assert reach >= r - 2 * size_factor(arch)  # and it is tight, not a loose guess
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", [a for a in ARCHS if a != "magenta"])  # magenta starts from Magenta's result
 def test_photo_skip_starts_from_the_photo(arch):
     """With the skip, the untrained network returns the photo (the counterpart of init='content')."""
     x = synthetic_photo(48, seed=2, width=64)[None]

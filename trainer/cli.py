@@ -43,9 +43,11 @@ Running `trainer fit --name NAME` on an existing run resumes from its newest che
 with the settings in its run.json (only --steps and --data may change). Ctrl-C saves a
 checkpoint and prints the command that resumes.
 
-On this 2-core CPU a 256 px step of the full johnson network with vgg16_hed takes
-several seconds; for a first look use --size 128 --batch 2 --steps 500, or --network
-fast. A GPU makes the paper's 40k steps a matter of hours.
+Recipes (--recipe): without a GPU, auto fine-tunes Magenta's pretrained transformer for
+the painting (--network magenta --tune norm) on 128 px crops, with the steps fitted to
+50 minutes; with a GPU the same on 256 px crops for 4000 steps; --recipe paper is Johnson
+et al.'s 40k steps from random weights (days on a CPU). Before the first step trainer fit
+prints the device, the recipe and an ETA.
 """
 
 STYLIZE_EPILOG = """\
@@ -76,7 +78,7 @@ def _runs_dir(args: argparse.Namespace) -> str:
 
 _FIT_DEFAULTS: dict[str, Any] = {"arch": "johnson", "width": 1.0, "size": 256, "batch": 4, "steps": 40_000, "lr": 1e-3,
                                  "seed": 0, "preview_every": 500, "checkpoint_every": 500, "keep_checkpoints": 3,
-                                 "preview_size": 0, "photo_skip": False, "precompute": False}
+                                 "preview_size": 0, "photo_skip": False, "precompute": False, "tune": "all"}
 _ARG_OF = {"arch": "network", "preview_every": "preview_every", "precompute": "precompute_features"}
 
 
@@ -174,7 +176,8 @@ def _fit(args: argparse.Namespace) -> int:
     if existing is not None and existing.path.exists() and not existing.exists():
         raise StyletuneError(f"{existing.path} exists but is not a training run (no run.json); choose another --name")
 
-    if existing is not None and existing.exists():
+    new_run = not (existing is not None and existing.exists())
+    if not new_run:
         info = existing.read_info()
         _check_resume(info, args, explicit)
         run = existing
@@ -185,7 +188,11 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info['settings']['steps']} "
               f"(loss from {info['source'].get('spec')})", file=sys.stderr)
     else:
-        settings_kw = {**_FIT_DEFAULTS, **explicit}
+        from trainer.recipe import choose_recipe, device_summary, settings_for
+
+        device, gpus = device_summary()
+        recipe = choose_recipe(args.recipe, gpus)
+        settings_kw = {**settings_for(recipe, explicit, _FIT_DEFAULTS), "recipe": recipe.name}
         if args.feature_cache:
             settings_kw["feature_cache"] = args.feature_cache
         if not args.data:
@@ -207,6 +214,10 @@ def _fit(args: argparse.Namespace) -> int:
 
     args.resume_hint = f"trainer fit --name {run.name}{resume_flags}"
     trainer = Trainer(run, progress=not args.quiet, data=args.data)
+    from trainer.recipe import device_summary, plan_and_announce
+
+    fit_budget = new_run and not device_summary()[1] and "steps" not in explicit and args.recipe in ("auto", "cpu")
+    print(plan_and_announce(trainer, device_summary()[0], fit_budget=fit_budget), file=sys.stderr)
     trainer.train()
     out = trainer.finish()
     line = f"trained {run.name} to step {trainer.step}; model: {run.model_file}"
@@ -325,6 +336,13 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
     f.add_argument("--network", choices=ARCHS, default=None,
                    help="; ".join(f"{name}: {text}" for name, text in ARCH_HELP.items()))
+    f.add_argument("--recipe", choices=("auto", "cpu", "gpu", "paper"), default="auto",
+                   help="auto (default): cpu without a GPU (fine-tune Magenta's transformer at 128 px, fitted to "
+                        "50 min), gpu with one (the same at 256 px, 4000 steps); paper: Johnson et al.'s 40k steps "
+                        "from scratch. Flags you type override the recipe's values")
+    f.add_argument("--tune", choices=("all", "norm"), default=None,
+                   help="what training changes: all weights, or only the normalisation scales and shifts "
+                        "(the magenta recipes' choice; see docs/trainer.md)")
     f.add_argument("--width", type=float_in(0.01, 8, "--width"), default=None, help="channel multiplier (default 1)")
     f.add_argument("--size", type=int_in(32, 2048, "--size"), default=None,
                    help="training crop in pixels, a multiple of 8 (default 256, as in the paper)")

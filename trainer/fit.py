@@ -40,6 +40,8 @@ from nst.errors import ConfigError, StyletuneError
 from trainer.runs import RUN_VERSION, RunError, RunFolder, write_atomic, write_json
 
 DEFAULT_FEATURE_CACHE = "studies/cache/content-features"
+#: What fine-tuning may change: every weight, or only the instance-norm scales and shifts.
+TUNE_CHOICES = ("all", "norm")
 
 
 class TrainingDiverged(StyletuneError):
@@ -65,6 +67,8 @@ class Settings:
     photo_skip: bool = False
     precompute: bool = False
     feature_cache: str = DEFAULT_FEATURE_CACHE
+    recipe: str = ""  # the trainer.recipe name the settings came from ("" before recipes existed)
+    tune: str = "all"  # "all" weights, or "norm": only the normalisation layers' scale and shift
 
     def __post_init__(self) -> None:
         from trainer.nets import check_arch, size_factor
@@ -74,6 +78,13 @@ class Settings:
             raise ConfigError(f"--size must be a multiple of 8 between 32 and 2048, not {self.size}; 256 is the paper's")
         if not (0.01 <= self.width <= 8):
             raise ConfigError(f"--width must be between 0.01 and 8, not {self.width:g}")
+        if self.arch == "magenta" and self.width != 1:
+            raise ConfigError(f"--network magenta (the cpu and gpu recipes' network) starts from pretrained weights of "
+                              f"width 1; drop --width {self.width:g}, or choose --network johnson or fast")
+        if self.tune not in TUNE_CHOICES:
+            raise ConfigError(f"--tune must be one of {', '.join(TUNE_CHOICES)}, not {self.tune!r}")
+        if self.arch == "magenta" and self.photo_skip:
+            raise ConfigError("--network magenta starts from Magenta's own result; drop --photo-skip")
         if not (0 < self.lr < 1):
             raise ConfigError(f"--lr must be between 0 and 1, not {self.lr:g}")
         for name in ("batch", "steps", "preview_every", "checkpoint_every", "keep_checkpoints"):
@@ -171,6 +182,24 @@ def choose_strategy():
     return tf.distribute.get_strategy()
 
 
+def freeze_all_but_norm(model) -> None:
+    """Leave only the instance-norm layers' gamma and beta trainable (``Settings.tune == "norm"``).
+
+    Dumoulin, Shlens & Kudlur (2017), "A learned representation for artistic style", show
+    that one transformer can paint many styles when each style owns nothing but the
+    normalisation layers' scale and shift, and that a new style can be added by training
+    only those. Magenta's arbitrary model is built on that result, so fine-tuning just
+    these ~700 numbers moves the painting's style within what the pretrained
+    convolutions can express, and cannot unlearn how they keep the photo's structure
+    (measured in docs/trainer.md: all weights at the same steps wash the photo out).
+    """
+    from trainer.nets import InstanceNorm
+
+    for layer in model.layers:
+        if not isinstance(layer, InstanceNorm) and layer.weights:
+            layer.trainable = False
+
+
 class _GracefulInterrupt:
     """First Ctrl-C: finish the current step, save, then stop. Second Ctrl-C: stop at once."""
 
@@ -239,6 +268,8 @@ class Trainer:
         default = not tf.distribute.has_strategy() and self.strategy is tf.distribute.get_strategy()
         with self.strategy.scope():
             self.model = build_network(s.arch, s.width, seed=s.seed, photo_skip=s.photo_skip)
+            if s.tune == "norm":
+                freeze_all_but_norm(self.model)
             self.optimizer = keras.optimizers.Adam(learning_rate=s.lr)
             self.optimizer.build(self.model.trainable_variables)
             if default:
@@ -256,6 +287,11 @@ class Trainer:
         run.remove_leftovers()  # temporary files of a run that was killed mid-write
         if run.checkpoint_steps():
             self.restore()
+        elif s.arch == "magenta":  # step 0: Magenta's pretrained transformer with this painting folded in
+            from trainer.magenta_net import painting_vector, pretrained_weights
+
+            with self.strategy.scope():
+                pretrained_weights(self.model, painting_vector(self.style))
         self._train_step = None
         self._eval_step = None
         self.diverged = False
@@ -323,6 +359,42 @@ class Trainer:
             return {"loss": tf.reduce_mean(per_item), **{k: tf.reduce_mean(v) for k, v in terms.items()}}
 
         self._train_step, self._eval_step = train_step, eval_step
+
+    def measure_step_seconds(self, repeats: int = 1) -> float:
+        """Seconds one training step takes on this machine, measured without changing anything.
+
+        Computes the loss and its gradients (what a step costs; applying them is
+        negligible) on a random batch of the training shape, once to trace and
+        ``repeats`` times timed. Used for the ETA printed before the first step and to fit
+        the CPU recipe's steps into its time budget.
+        """
+        import tensorflow as tf
+
+        s = self.settings
+        photos = tf.random.stateless_uniform([s.batch // self.replicas, s.size, s.size, 3], seed=(s.seed, 1))
+        model = self.model
+
+        @tf.function
+        def probe(x):
+            with tf.GradientTape() as tape:
+                per_item, _ = self._loss(x, None)
+                loss = tf.reduce_mean(per_item)
+            return loss, tape.gradient(loss, model.trainable_variables)
+
+        probe(photos)  # trace
+        started = time.perf_counter()
+        for _ in range(repeats):
+            loss, _ = probe(photos)
+            float(loss)
+        return (time.perf_counter() - started) / repeats
+
+    def set_steps(self, steps: int) -> None:
+        """Change the run's total steps (recorded in ``run.json``, as ``trainer fit --steps`` on resume does)."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, steps=int(steps))
+        self.info["settings"]["steps"] = int(steps)
+        self.run.write_info(self.info)
 
     def loss_on(self, photos: np.ndarray) -> dict[str, float]:
         """The loss and its terms on a fixed batch, without training (for tests and reports)."""

@@ -30,6 +30,12 @@
     *exactly* bilinear interpolation at scale 1/2 with half-pixel centres (the sample
     points fall in the middle of each 2x2 block); the final step is bilinear upsampling.
 
+``magenta``
+    Magenta's arbitrary-stylisation transformer (Ghiasi et al. 2017): johnson's layout at a
+    quarter of the width, started from the pretrained weights with the painting's style
+    vector folded into its normalisation layers, then fine-tuned with the study's loss.
+    Built in :mod:`trainer.magenta_net`.
+
 ``width`` multiplies every channel count (``0.125`` gives the 4/8/16-channel networks the
 tests use). Spatial sizes must be multiples of :func:`size_factor` (4 for johnson, 8 for
 fast); :mod:`trainer.stylize` pads any other size by reflection and crops the result.
@@ -56,7 +62,7 @@ N_RESIDUAL = 5
 
 def size_factor(arch: str) -> int:
     """Input height and width must be multiples of this (total downsampling of the trunk)."""
-    return {"johnson": 4, "fast": 8}[check_arch(arch)]
+    return {"johnson": 4, "fast": 8, "magenta": 4}[check_arch(arch)]
 
 
 def check_arch(arch: str) -> str:
@@ -257,6 +263,15 @@ def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: 
         from nst.errors import ConfigError
 
         raise ConfigError(f"width must be between 0.01 and 8, not {width}")
+    if arch == "magenta":
+        if photo_skip:
+            from nst.errors import ConfigError
+
+            raise ConfigError("--photo-skip is for networks trained from scratch; the magenta network starts "
+                              "from Magenta's pretrained result instead: drop --photo-skip")
+        from trainer.magenta_net import build_magenta
+
+        return build_magenta(width, seed=seed, fixed_stats=fixed_stats, input_shape=input_shape)
     keras.utils.set_random_seed(seed)
     c1, c2, c3 = channels(width)
     b = _Builder(separable=(arch == "fast"), fixed_stats=fixed_stats)
@@ -300,6 +315,7 @@ def stats_model(model: keras.Model) -> keras.Model:
 
 def _layer_plan(arch: str) -> list[tuple[str, int]]:
     """The spatial operations from input to output, as ``(kind, kernel)`` (residual skips add no reach)."""
+    # magenta has johnson's layout (its last upsampling has factor 1, a no-op).
     plan: list[tuple[str, int]] = [("pool2", 2)] if arch == "fast" else []
     plan += [("conv", 9), ("conv_s2", 3), ("conv_s2", 3)]
     plan += [("conv", 3)] * (2 * N_RESIDUAL)

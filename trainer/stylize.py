@@ -34,7 +34,7 @@ from trainer.nets import build_network, receptive_radius, size_factor, stats_mod
 DEFAULT_MEMORY_MB = 1024
 #: Rough peak bytes per input pixel during a forward pass, per unit of width: a few full-
 #: resolution maps of 32 float32 channels alive at once (measured peaks are 0.5-1 KB).
-_BYTES_PER_PIXEL = {"johnson": 1024, "fast": 512}
+_BYTES_PER_PIXEL = {"johnson": 1024, "fast": 512, "magenta": 384}  # magenta: 8 full-resolution channels
 BAND = 16
 
 _YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]], np.float32)

@@ -1,0 +1,349 @@
+"""Fidelity: does the trained network look like the proxy render the person picked? (issue 13)
+
+The person picks a trial by looking at its Gatys proxy renders; ``trainer fit`` then
+trains a network with that trial's loss. The pick means something only if the network's
+results score like the proxy's (DESIGN.md: within +-0.10 on style and content, and the
+same ranking across trials). This bench measures it on one real study:
+
+1. take ``--trials`` trials spread along the study's Pareto front (style against content
+   score; further non-dominated layers fill in when the front is short), plus the
+   default StyleConfig, whose proxy is rendered here with the study's size and steps;
+2. train a network for each with one stated recipe (``--network --size --batch --steps
+   --lr``) on ``--data``, which must not contain the study's test photos;
+3. stylise the study's test photos (the network never saw them) at the proxy's size and
+   judge them with the study's judge, in the same process as the proxy's stored renders,
+   which are judged again so both columns come from one judge;
+4. print proxy and network scores with their differences, Spearman's rho over the
+   trials for style and content, and reference rows (Magenta's arbitrary model as
+   shipped, and the network before training when it is pretrained); write a contact
+   sheet, one row per trial: photo | proxy | network, for every test photo.
+
+Usage::
+
+    python -m bench.fidelity --storage sqlite:////tmp/fid.db --study monet --data photos/ \\
+        --network magenta --size 128 --batch 2 --steps 100 --out /tmp/fidelity
+    python -m bench.fidelity ... --network fast --steps 400     # from scratch, for the same wall time
+
+Runs one network after another; each run folder lands in ``OUT/runs`` and the table in
+``OUT/fidelity.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCORES = ("style", "content", "noise")
+
+
+# -- picking trials ----------------------------------------------------------------------------
+
+
+def nondominated_layers(points: dict[int, tuple[float, float]]) -> list[list[int]]:
+    """Trial numbers in successive Pareto layers (both objectives minimised); each layer sorted by the first."""
+    left = dict(points)
+    layers = []
+    while left:
+        front = [n for n, (a, b) in left.items()
+                 if not any(a2 <= a and b2 <= b and (a2, b2) != (a, b) for m, (a2, b2) in left.items() if m != n)]
+        front.sort(key=lambda n: (left[n][0], left[n][1], n))
+        layers.append(front)
+        for n in front:
+            del left[n]
+    return layers
+
+
+def spread_along_front(points: dict[int, tuple[float, float]], k: int) -> list[int]:
+    """``k`` trials spread along the front: its ends and evenly spaced ones between, topped up from later layers."""
+    picked: list[int] = []
+    for layer in nondominated_layers(points):
+        need = k - len(picked)
+        if need <= 0:
+            break
+        if len(layer) <= need:
+            picked += layer
+        else:
+            idx = sorted({round(i * (len(layer) - 1) / (need - 1)) for i in range(need)}) if need > 1 else [0]
+            picked += [layer[i] for i in idx]
+    return picked
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman's rank correlation (ties get their average rank); NaN with fewer than 3 pairs."""
+    if len(a) < 3:
+        return float("nan")
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)
+
+
+# -- one row -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    label: str
+    config: Any  # StyleConfig
+    proxy_images: list[np.ndarray] | None = None
+    proxy: dict[str, float] = field(default_factory=dict)
+    network_images: list[np.ndarray] | None = None
+    network: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    steps: int = 0
+
+
+def study_judge(record: dict[str, Any], log=print):
+    """The study's recorded judge; when this styletune's judge is a newer version, the same style network in it.
+
+    Both columns are judged again here by one judge, so they stay comparable with each
+    other even when they are not with the scores stored in an older study.
+    """
+    from nst.errors import ConfigError
+    from nst.judge import JudgeSpec
+
+    try:
+        return JudgeSpec.from_dict(dict(record["judge"]))
+    except ConfigError as exc:
+        spec = JudgeSpec.for_network(record["judge"].get("network", "vgg16_hed"))
+        log(f"note: {exc}; judging both columns with version {spec.version} on {spec.network}")
+        return spec
+
+
+def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, init: str) -> list[np.ndarray]:
+    """The Gatys proxy as the tuner runs it; ``init="magenta"`` starts it from Magenta's result instead of the photo.
+
+    The second is the proposal of issue 13: network and proxy then start from the same
+    picture (the magenta network at step 0 *is* that picture, at any size), so the
+    proxy's content no longer comes for free from starting at the photo.
+    """
+    from nst.gatys import stylize
+
+    start = None
+    if init == "magenta":
+        from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights
+
+        model = build_magenta()
+        pretrained_weights(model, painting_vector(painting))
+        start = np.clip(model(batch.astype(np.float32)).numpy(), 0.0, 1.0)
+    result = stylize(batch, painting, config, steps=steps, init_images=start)
+    return list(result.images)
+
+
+def judge_means(judge, images: Sequence[np.ndarray]) -> dict[str, float]:
+    return {k: float(v) for k, v in judge.score(np.stack(images).astype(np.float32)).means().items() if k in SCORES}
+
+
+def train_and_stylise(row: Row, *, painting_bytes: bytes, photos: dict[str, np.ndarray], data: str, runs_dir: Path,
+                      name: str, settings: dict[str, Any], progress: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Train one network with ``row.config``; return its results on ``photos`` after training and before."""
+    from trainer.data import scan_photos
+    from trainer.fit import Settings, Trainer, create_run
+    from trainer.runs import RunFolder
+
+    run = RunFolder(runs_dir / name)
+    if not run.exists():
+        side = max(next(iter(photos.values())).shape[:2])
+        create_run(run, Settings(data=data, preview_size=side, preview_every=10**9, **settings), row.config,
+                   style_bytes=painting_bytes, style_suffix=".png",
+                   source={"kind": "bench", "spec": f"fidelity {row.label}", "study": None, "trial": None,
+                           "storage": None, "judge": None},
+                   photos=photos, scan=scan_photos(data, progress=False), command="bench.fidelity")
+    trainer = Trainer(run, progress=progress)
+    before = trainer.stylise_photos() if trainer.step == 0 else {}
+    started = time.perf_counter()
+    trainer.train()
+    row.seconds = time.perf_counter() - started
+    row.steps = trainer.step
+    after = trainer.stylise_photos()
+    names = list(photos)
+    return [after[n] for n in names], [before[n] for n in names] if before else []
+
+
+# -- the whole bench ---------------------------------------------------------------------------
+
+
+def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: int = 5, settings: dict[str, Any],
+              artifacts: str | None = None, default_config=None, judge_spec=None, magenta_reference: bool = True,
+              proxy_init: str = "photo",
+              progress: bool = False, log=print) -> dict[str, Any]:
+    """Everything above; returns the rows and correlations (also written to ``OUT/fidelity.json``)."""
+    import optuna
+
+    from nst.config import StyleConfig
+    from nst.images import contact_sheet, save_image
+    from nst.judge import Judge
+    from tuner import reader
+
+    out.mkdir(parents=True, exist_ok=True)
+    study = reader.load_study(reader.open_storage(storage), study_name)
+    record = reader.study_record(study)
+    names = list(record["content_names"])
+    photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
+    painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
+    from nst.images import load_image
+
+    painting_file = out / "painting.png"
+    painting_file.write_bytes(painting_bytes)
+    painting = load_image(painting_file)
+    batch = np.stack([photos[n] for n in names]).astype(np.float32)
+    spec = judge_spec or study_judge(record, log)
+    judge = Judge(spec, batch, painting)
+
+    finished = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if isinstance(t.user_attrs.get(reader.SCORES_ATTR), dict) and t.user_attrs.get(reader.CONFIG_ATTR)}
+    points = {n: (float(t.user_attrs[reader.SCORES_ATTR]["style"]), float(t.user_attrs[reader.SCORES_ATTR]["content"]))
+              for n, t in finished.items()}
+    picked = spread_along_front(points, trials)
+    log(f"study {study_name}: {len(finished)} finished trials; picked along the front: {picked}")
+
+    rows: list[Row] = []
+    for n in picked:
+        t = finished[n]
+        ids = t.user_attrs.get(reader.ARTIFACTS_ATTR) or {}
+        row = Row(f"trial {n}", StyleConfig.from_dict(t.user_attrs[reader.CONFIG_ATTR]))
+        if proxy_init == "photo":
+            row.proxy_images = [reader.read_image_artifact(storage, ids[p], artifacts) for p in names]
+        else:
+            row.proxy_images = render_proxy(batch, painting, row.config, int(record.get("steps", 50)), proxy_init)
+        row.proxy = judge_means(judge, row.proxy_images)
+        rows.append(row)
+    if default_config is None:
+        default_config = StyleConfig()
+    if default_config is not False:
+        row = Row("default config", default_config)
+        row.proxy_images = render_proxy(batch, painting, default_config, int(record.get("steps", 50)), proxy_init)
+        row.proxy = judge_means(judge, row.proxy_images)
+        rows.append(row)
+
+    untrained: list[np.ndarray] = []
+    for i, row in enumerate(rows):
+        log(f"training {row.label} ({i + 1}/{len(rows)}): {settings}")
+        label = row.label.replace(" ", "")
+        row.network_images, before = train_and_stylise(
+            row, painting_bytes=painting_bytes, photos=photos, data=data, runs_dir=out / "runs",
+            name=f"{label}-{settings.get('arch', 'net')}", settings=settings, progress=progress)
+        row.network = judge_means(judge, row.network_images)
+        untrained = untrained or before
+        log(f"  {row.label}: {row.steps} steps in {row.seconds / 60:.1f} min; proxy {_fmt(row.proxy)}; "
+            f"network {_fmt(row.network)}")
+
+    references: list[tuple[str, dict[str, float], list[np.ndarray]]] = []
+    if untrained:
+        references.append(("network before training (step 0)", judge_means(judge, untrained), untrained))
+    if magenta_reference:
+        from nst.arbitrary import style_vector
+        from nst.arbitrary import stylize as arbitrary
+
+        vector = style_vector(painting)
+        images = [arbitrary(photos[n], vector) for n in names]
+        references.append(("Magenta arbitrary model as shipped (384 px and back)", judge_means(judge, images), images))
+
+    summary = summarise(rows)
+    table = format_report(rows, references, summary, {**settings, "proxy init": proxy_init})
+    log(table)
+    (out / "fidelity.md").write_text(table + "\n", encoding="utf-8")
+    sheet_rows = []  # one row per trial: photo | proxy | network, for each test photo in turn
+    for row in rows:
+        sheet_rows.append([img for j in range(len(names))
+                           for img in (batch[j], row.proxy_images[j], row.network_images[j])])
+    for _label, _scores, images in references:  # photo | (no proxy: white) | reference result
+        sheet_rows.append([img for j in range(len(names)) for img in (batch[j], np.ones_like(batch[j]), images[j])])
+    sheet = save_image(out / "fidelity_sheet.png", contact_sheet(sheet_rows, cell=max(64, min(batch.shape[1], 160))))
+    result = {"study": study_name, "settings": settings, "proxy_init": proxy_init, "photos": names, "summary": summary, "sheet": str(sheet),
+              "rows": [{"label": r.label, "proxy": r.proxy, "network": r.network, "steps": r.steps,
+                        "minutes": round(r.seconds / 60, 2)} for r in rows],
+              "references": [{"label": label, "network": scores} for label, scores, _ in references]}
+    (out / "fidelity.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def summarise(rows: Sequence[Row]) -> dict[str, float]:
+    """Spearman's rho over the trials per score, the largest |difference|, and how many rows are within 0.10."""
+    out: dict[str, float] = {}
+    for k in ("style", "content"):
+        proxy = [r.proxy[k] for r in rows]
+        net = [r.network[k] for r in rows]
+        out[f"rho_{k}"] = spearman(proxy, net)
+        out[f"max_abs_diff_{k}"] = max((abs(a - b) for a, b in zip(net, proxy, strict=True)), default=float("nan"))
+    out["within_0.10"] = sum(all(abs(r.network[k] - r.proxy[k]) <= 0.10 for k in ("style", "content")) for r in rows)
+    out["rows"] = len(rows)
+    return out
+
+
+def _fmt(scores: dict[str, float]) -> str:
+    return ", ".join(f"{k} {scores[k]:.3f}" for k in SCORES if k in scores)
+
+
+def format_report(rows: Sequence[Row], references, summary: dict[str, float], settings: dict[str, Any]) -> str:
+    from bench.common import format_table
+
+    head = ["row", "proxy style", "net style", "Δ style", "proxy content", "net content", "Δ content",
+            "proxy noise", "net noise", "steps", "min"]
+    body = []
+    for r in rows:
+        body.append([r.label, *(f"{v:.3f}" for v in (r.proxy["style"], r.network["style"], r.network["style"] - r.proxy["style"],
+                                                      r.proxy["content"], r.network["content"],
+                                                      r.network["content"] - r.proxy["content"], r.proxy["noise"],
+                                                      r.network["noise"])), r.steps, f"{r.seconds / 60:.1f}"])
+    for label, scores, _ in references:
+        body.append([f"*{label}*", "", f"{scores['style']:.3f}", "", "", f"{scores['content']:.3f}", "", "",
+                     f"{scores['noise']:.3f}", "", ""])
+    recipe = ", ".join(f"{k} {v}" for k, v in settings.items())
+    lines = [f"recipe: {recipe}", format_table(head, body),
+             f"Spearman rho over {int(summary['rows'])} rows: style {summary['rho_style']:.2f}, content "
+             f"{summary['rho_content']:.2f}; largest |Δ|: style {summary['max_abs_diff_style']:.3f}, content "
+             f"{summary['max_abs_diff_content']:.3f}; within ±0.10 on both: {int(summary['within_0.10'])} of "
+             f"{int(summary['rows'])}"]
+    return "\n\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fidelity", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--artifacts")
+    parser.add_argument("--data", required=True, help="training photos (not the study's test photos)")
+    parser.add_argument("--out", default="bench_out/fidelity")
+    parser.add_argument("--trials", type=int, default=5, help="trials along the Pareto front (default 5)")
+    parser.add_argument("--network", default="magenta")
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--tune", choices=("all", "norm"), help="default: norm for magenta, all otherwise")
+    parser.add_argument("--judge-network", help="judge with this style network instead of the study's")
+    parser.add_argument("--proxy-init", choices=("photo", "magenta"), default="photo",
+                        help="photo: the study's stored proxy renders; magenta: render each proxy again, "
+                             "started from Magenta's result (issue 13's proposal)")
+    parser.add_argument("--no-default", action="store_true", help="skip the default-config row")
+    parser.add_argument("--no-magenta", action="store_true", help="skip Magenta's reference row")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    from nst.judge import JudgeSpec
+
+    settings = {"arch": args.network, "width": args.width, "size": args.size, "batch": args.batch, "steps": args.steps,
+                "lr": args.lr, "checkpoint_every": max(1, args.steps), "recipe": "bench",
+                "tune": args.tune or ("norm" if args.network == "magenta" else "all")}
+    started = time.perf_counter()
+    result = run_bench(args.storage, args.study, str(Path(args.data).resolve()), Path(args.out), trials=args.trials,
+                       settings=settings, artifacts=args.artifacts, default_config=False if args.no_default else None,
+                       judge_spec=JudgeSpec.for_network(args.judge_network) if args.judge_network else None,
+                       magenta_reference=not args.no_magenta, progress=not args.quiet, proxy_init=args.proxy_init,
+                       log=lambda s: print(s, file=sys.stderr if s.startswith("  ") else sys.stdout, flush=True))
+    print(f"wall time {(time.perf_counter() - started) / 60:.1f} min; sheet {result['sheet']}")
+    return 0 if all(math.isfinite(v) for v in result["summary"].values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""The fidelity bench's mechanics on a fixture study and tiny networks: picking along the front, the table, the sheet."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bench.fidelity import Row, nondominated_layers, spearman, spread_along_front, summarise
+
+
+def test_layers_and_spread_pick_the_front_first_and_its_ends():
+    points = {0: (0.1, 0.9), 1: (0.2, 0.5), 2: (0.3, 0.4), 3: (0.5, 0.2), 4: (0.9, 0.1),  # the front
+              5: (0.4, 0.6), 6: (0.95, 0.95), 7: (0.6, 0.5)}
+    layers = nondominated_layers(points)
+    assert layers[0] == [0, 1, 2, 3, 4] and layers[1] == [5, 7] and layers[2] == [6]
+    assert spread_along_front(points, 3) == [0, 2, 4]  # both ends and the middle
+    assert spread_along_front(points, 6) == [0, 1, 2, 3, 4, 5]  # a short front is topped up from the next layer
+    assert spread_along_front(points, 20) == [0, 1, 2, 3, 4, 5, 7, 6]
+
+
+def test_spearman_is_rank_correlation():
+    assert spearman([0.1, 0.2, 0.3], [5.0, 7.0, 100.0]) == pytest.approx(1.0)
+    assert spearman([0.1, 0.2, 0.3, 0.4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(spearman([0.1, 0.2], [1, 2]))
+
+
+def test_summary_counts_rows_within_a_tenth_on_both_scores():
+    rows = [Row("a", None, proxy={"style": 0.3, "content": 0.2}, network={"style": 0.35, "content": 0.25}),
+            Row("b", None, proxy={"style": 0.5, "content": 0.1}, network={"style": 0.45, "content": 0.4}),
+            Row("c", None, proxy={"style": 0.7, "content": 0.05}, network={"style": 0.9, "content": 0.06})]
+    s = summarise(rows)
+    assert s["within_0.10"] == 1 and s["rows"] == 3
+    assert s["max_abs_diff_content"] == pytest.approx(0.3) and s["max_abs_diff_style"] == pytest.approx(0.2)
+    assert s["rho_style"] == pytest.approx(1.0)
+
+
+def test_bench_runs_end_to_end_on_tiny_networks(tmp_path):
+    """A fixture study, a tiny loss and judge, two training steps per trial: every row, the table and the sheet."""
+    from bench.fidelity import run_bench
+    from nst.images import load_image, save_image
+    from nst.judge import JudgeSpec
+    from tests.conftest import TINY_CONFIG, synthetic_photo
+    from tests.studyfactory import make_study
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    make_study(url, "fix", networks=("tiny",), n_complete=6, n_pruned=0, n_fail=0)
+    data = tmp_path / "data"
+    for i in range(4):
+        save_image(data / f"p{i}.png", synthetic_photo(48, seed=40 + i, width=56))
+    out = tmp_path / "out"
+    lines: list[str] = []
+    settings = {"arch": "fast", "width": 0.125, "size": 32, "batch": 2, "steps": 2, "lr": 1e-2, "checkpoint_every": 2}
+    result = run_bench(url, "fix", str(data), out, trials=3, settings=settings, default_config=TINY_CONFIG,
+                       judge_spec=JudgeSpec.for_network("tiny"), magenta_reference=False, log=lines.append)
+    labels = [r["label"] for r in result["rows"]]
+    assert len(labels) == 4 and labels[-1] == "default config" and all(lab.startswith("trial ") for lab in labels[:3])
+    assert all(r["steps"] == 2 for r in result["rows"])
+    for r in result["rows"]:
+        assert set(r["proxy"]) == set(r["network"]) == {"style", "content", "noise"}
+        assert all(np.isfinite(v) for v in r["network"].values())
+    assert {k for k in result["summary"]} >= {"rho_style", "rho_content", "within_0.10"}
+    table = (out / "fidelity.md").read_text()
+    assert "Spearman rho over 4 rows" in table and "| trial " in table
+    sheet = load_image(out / "fidelity_sheet.png")
+    assert sheet.shape[1] > sheet.shape[0]  # 4 rows, each 2 photos x (photo, proxy, network)
+    assert json.loads((out / "fidelity.json").read_text())["settings"]["arch"] == "fast"

@@ -1,0 +1,134 @@
+"""Training recipes: which network, crop size, batch, steps and learning rate ``trainer fit`` uses.
+
+Johnson et al. (2016) trained from random weights for 40,000 steps of 4 crops at 256 px:
+hours on a GPU, 4-10 days on a 2-core CPU (``docs/trainer.md``), and runs cut to minutes
+on a CPU learn the painting's texture long before they learn to keep the photo (issue
+13). So on a CPU the default is not to train from scratch at all: start from Magenta's
+arbitrary-stylisation transformer with the painting folded in (Ghiasi et al. 2017;
+:mod:`trainer.magenta_net`), which already paints the photo, and fine-tune it with the
+study's loss. The paper's recipe stays one flag away (``--recipe paper``).
+
+``auto`` picks ``gpu`` when TensorFlow sees a GPU, else ``cpu``. Flags typed on the
+command line override the recipe's values one by one. On a CPU, when the user did not
+choose ``--steps``, the step count is fitted to :data:`CPU_BUDGET_MINUTES` from a timed
+step before the first real one (:func:`fit_steps_to_budget`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: On a CPU, a run chosen by ``auto`` must end within this many minutes (issue 13: "within 60").
+CPU_BUDGET_MINUTES = 50.0
+#: Fewer steps than this do not move the pretrained network measurably; we say so instead.
+MIN_STEPS = 50
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One named set of training settings; ``why`` is shown to the user before training."""
+
+    name: str
+    arch: str
+    size: int
+    batch: int
+    steps: int
+    lr: float
+    tune: str
+    why: str
+
+    def settings(self) -> dict[str, Any]:
+        """The :class:`trainer.fit.Settings` fields this recipe sets."""
+        return {k: v for k, v in asdict(self).items() if k not in ("name", "why")}
+
+    def describe(self) -> str:
+        return (f"{self.name}: {self.arch}, {self.size} px crops, batch {self.batch}, {self.steps} steps, "
+                f"Adam {self.lr:g} ({self.why})")
+
+
+RECIPES: dict[str, Recipe] = {
+    "cpu": Recipe("cpu", "magenta", 128, 4, 600, 5e-3, "norm",
+                  "fine-tune Magenta's pretrained transformer for this painting; minutes on a CPU"),
+    "gpu": Recipe("gpu", "magenta", 256, 4, 4000, 5e-3, "norm",
+                  "fine-tune Magenta's pretrained transformer at the paper's crop size"),
+    "paper": Recipe("paper", "johnson", 256, 4, 40_000, 1e-3, "all",
+                    "Johnson et al. 2016 from random weights: hours on a GPU, days on a CPU"),
+}
+RECIPE_CHOICES = ("auto", *RECIPES)
+
+
+def device_summary() -> tuple[str, int]:
+    """``("2 GPUs (NVIDIA ...)" or "CPU (8 cores)", number of GPUs)``, as TensorFlow sees the machine."""
+    import os
+
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = []
+        for gpu in gpus:
+            try:
+                names.append(tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name))
+            except (ValueError, RuntimeError):
+                names.append(gpu.name)
+        return f"{len(gpus)} GPU{'s' if len(gpus) > 1 else ''} ({', '.join(sorted(set(names)))})", len(gpus)
+    return f"CPU ({os.cpu_count()} cores)", 0
+
+
+def choose_recipe(requested: str, gpus: int) -> Recipe:
+    """The recipe ``requested`` names; ``auto`` is ``gpu`` with a GPU, else ``cpu``."""
+    from nst.errors import ConfigError
+
+    if requested == "auto":
+        return RECIPES["gpu" if gpus else "cpu"]
+    if requested not in RECIPES:
+        raise ConfigError(f"unknown recipe {requested!r}; choose one of {', '.join(RECIPE_CHOICES)}")
+    return RECIPES[requested]
+
+
+def settings_for(recipe: Recipe, explicit: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults, then the recipe's values, then what the user typed (each later one wins)."""
+    return {**defaults, **recipe.settings(), **explicit}
+
+
+def fit_steps_to_budget(steps: int, seconds_per_step: float, budget_minutes: float = CPU_BUDGET_MINUTES) -> int:
+    """The most steps up to ``steps`` that fit ``budget_minutes`` at ``seconds_per_step`` (at least :data:`MIN_STEPS`)."""
+    if seconds_per_step <= 0:
+        return steps
+    fits = int(budget_minutes * 60 / seconds_per_step)
+    return max(MIN_STEPS, min(steps, fits))
+
+
+def format_eta(seconds: float) -> str:
+    minutes = seconds / 60
+    if minutes < 90:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def plan_and_announce(trainer, device: str, *, fit_budget: bool) -> str:
+    """Time one step, fit the steps to the CPU budget when asked, and return the line to print before step 1.
+
+    ``fit_budget`` is true for a new CPU run whose steps came from the recipe (not typed):
+    then the steps are lowered, if needed, so the run ends within :data:`CPU_BUDGET_MINUTES`,
+    and ``run.json`` records the fitted number (a resume continues to the same end).
+    """
+    s = trainer.settings
+    remaining = s.steps - trainer.step
+    if remaining <= 0:
+        return f"device: {device}; run {trainer.run.name} already at step {trainer.step} of {s.steps}"
+    seconds = trainer.measure_step_seconds()
+    note = ""
+    if fit_budget:
+        fitted = fit_steps_to_budget(s.steps, seconds)
+        if fitted != s.steps:
+            note = f" (the recipe's {s.steps} steps would take {format_eta(seconds * s.steps)}; fitted to " \
+                   f"{CPU_BUDGET_MINUTES:g} min)"
+            trainer.set_steps(fitted)
+            remaining = fitted - trainer.step
+    recipe = s.recipe or "custom"
+    return (f"device: {device}; recipe {recipe}: {s.arch}, {s.size} px, batch {s.batch}, {trainer.settings.steps} steps, "
+            f"Adam {s.lr:g}{note}; ETA {format_eta(seconds * remaining)} ({seconds:.2f} s/step measured here)")
