@@ -50,7 +50,8 @@ VARIANTS = {
 }
 
 
-def rescore(url: str, name: str, artifacts: str | None, sheet: str | None, network: str = "magenta") -> int:
+def rescore(url: str, name: str, artifacts: str | None, sheet: str | None, network: str = "magenta",
+            sheet_trials: list[int] | None = None) -> int:
     """Score a finished study's stored renders again with another judge; compare with the stored scores.
 
     ``network`` is the other judge's style network: ``magenta`` (today's judge) for a study
@@ -132,10 +133,14 @@ def rescore(url: str, name: str, artifacts: str | None, sheet: str | None, netwo
 
         o_best = trials[int(np.argmin([total(s) if s["noise"] <= 1.5 else np.inf for s in old]))].number
         n_best = trials[int(np.argmin([total(s) if s["noise"] <= spec.noise_limit else np.inf for s in new]))].number
-        order = [o_best] + ([n_best] if n_best != o_best else [])
-        save_image(sheet, contact_sheet([list(photos)] + [list(images[n]) for n in order], cell=photos.shape[1]))
-        print(f"wrote {sheet}: photos, then the stored judge's best trial #{o_best}"
-              + (f", then the other judge's best trial #{n_best}" if n_best != o_best else " (the other judge's best too)"))
+        if sheet_trials:
+            save_image(sheet, contact_sheet([list(photos)] + [list(images[n]) for n in sheet_trials], cell=photos.shape[1]))
+            print(f"wrote {sheet}: photos, then trials {', '.join(f'#{n}' for n in sheet_trials)}, one row each")
+        else:
+            order = [o_best] + ([n_best] if n_best != o_best else [])
+            save_image(sheet, contact_sheet([list(photos)] + [list(images[n]) for n in order], cell=photos.shape[1]))
+            print(f"wrote {sheet}: photos, then the stored judge's best trial #{o_best}"
+                  + (f", then the other judge's best trial #{n_best}" if n_best != o_best else " (the other judge's best too)"))
     return 0
 
 
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--artifacts", help="the study's artifact folder, if not beside the SQLite file (with --study)")
     ap.add_argument("--judge-network", default="magenta",
                     help="with --study: the other judge's style network (magenta = today's; vgg16_hed = version 1's)")
+    ap.add_argument("--sheet-trials", help="with --study --sheet: these trials (comma-separated), not the two judges' picks")
     ap.add_argument("--networks", default="vgg16_hed",
                     help="comma-separated loss networks whose variants to render (default vgg16_hed; e.g. vgg16_hed,vgg16)")
     ap.add_argument("--ratio", type=float, action="append", help="style ratio R (repeatable; default 30)")
@@ -157,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sheet", help="write a contact sheet of the results (rows = variants) to this PNG")
     args = ap.parse_args(argv)
     if args.study:
-        return rescore(args.storage, args.study, args.artifacts, args.sheet, args.judge_network)
+        trials = [int(n) for n in args.sheet_trials.split(",")] if args.sheet_trials else None
+        return rescore(args.storage, args.study, args.artifacts, args.sheet, args.judge_network, trials)
 
     import numpy as np
 

@@ -298,7 +298,8 @@ class Judge:
             raise ValueError(f"photos must be (B, H, W, 3), got {photos.shape}")
         self.spec = spec
         self.photos = photos.astype(np.float32)
-        self._forward = None
+        self.extractor: Any = None  # the loss network's feature extractor (not used with Magenta)
+        self._forward: Any = None  # its traced call, built on first use
         hw = self.photos.shape[1:3]
         # The painting at the scale a trial with style_scale 1 would use: longest sides equal.
         self.painting = resize_longest(painting.astype(np.float32), max(hw))
@@ -308,10 +309,11 @@ class Judge:
         # painting and result reach the predictor with the same aspect and stroke scale.
         self.frame = painting_in_frame(painting.astype(np.float32), hw)
         if spec.network == MAGENTA:
-            self.extractor = None
             if encoder is None:
-                from nst.arbitrary import style_vector as encoder
-            self._encode = encoder
+                from nst.arbitrary import style_vector
+
+                encoder = style_vector
+            self._encode: Callable[[np.ndarray], np.ndarray] = encoder
             self._painting_vector = np.asarray(self._encode(self.frame), np.float64).ravel()
         else:
             from nst.lossnets import get_extractor

@@ -79,7 +79,7 @@ def _resume_hint(args: argparse.Namespace) -> str:
                                  ("--trials", args.trials, 50), ("--jobs", args.jobs, 1), ("--study", args.study, None),
                                  ("--storage", args.storage, DEFAULT_STORAGE), ("--artifacts", args.artifacts, None),
                                  ("--tradeoff", args.tradeoff, None), ("--networks", args.networks, None),
-                                 ("--judge-network", args.judge_network, "vgg16_hed"),
+                                 ("--judge-network", args.judge_network, "magenta"),
                                  ("--noise-limit", args.noise_limit, 1.5), ("--seed", args.seed, None),
                                  ("--heartbeat", args.heartbeat, 10)):
         if value != default:
@@ -329,9 +329,9 @@ def add_parsers(sub) -> None:
     s.add_argument("--tradeoff", type=float_in(0.0, 100.0, "--tradeoff"),
                    help="one objective instead of two: minimise style + X * content")
     s.add_argument("--networks", help="comma-separated loss networks to search (default: every pretrained one available)")
-    s.add_argument("--judge-network", default="vgg16_hed",
-                   help="network of the judge (default vgg16_hed; another pretrained one cross-checks the search; "
-                        "tiny for tests)")
+    s.add_argument("--judge-network", default="magenta",
+                   help="style network of the judge (default magenta: Magenta's style predictor, which no trial "
+                        "optimises through; a loss network such as vgg16_hed cross-checks; tiny for tests)")
     s.add_argument("--noise-limit", type=float_in(0.5, 100.0, "--noise-limit"), default=1.5,
                    help="judge's speckle limit: results noisier than this are infeasible (default 1.5; see docs/judge.md)")
     s.add_argument("--seed", type=int, help="sampler seed, for a reproducible search")

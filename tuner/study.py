@@ -166,12 +166,24 @@ def _describe(key: str, value: Any) -> str:
     if key == "content_sha256":
         return "test photos " + ", ".join(f"{k} ({str(v)[:8]})" for k, v in (value or {}).items())
     if key == "judge":
-        return f"judge {value.get('name')} v{value.get('version')} on {value.get('network')}"
+        from nst.judge import describe
+
+        return describe(value)
     return f"{key} {value!r}"
 
 
 def check_same(stored: dict[str, Any], wanted: dict[str, Any], study_name: str) -> None:
     """Refuse to continue ``study_name`` with settings other than the ones it was made with."""
+    old, new = stored.get("judge") or {}, wanted.get("judge") or {}
+    if (old.get("name"), old.get("version")) != (new.get("name"), new.get("version")):
+        # Another judge version: its scores cannot share a Pareto front with this one's, and
+        # this styletune cannot judge the old way, so no flag makes the run possible.
+        from nst.judge import describe
+
+        raise StudyMismatch(
+            f"study {study_name!r} was scored by {describe(old)}, this styletune scores with {describe(new)}; "
+            f"the two judges' scores are not comparable, so start a new study (--study NEW_NAME); the old one stays readable"
+        )
     for key in IDENTITY_KEYS:
         if stored.get(key) != wanted.get(key):
             raise StudyMismatch(

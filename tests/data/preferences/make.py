@@ -4,6 +4,12 @@ Usage::
 
     python tests/data/preferences/make.py                 # every painting in examples/
     python tests/data/preferences/make.py --style wave    # one painting
+    # what the committed set holds (2026-12-01):
+    python tests/data/preferences/make.py --style wave --variant r100_tv1e-4 --variant r100_tv1e-2 \
+        --variant r100_tv1 --variant r10_tv1e-3 --variant r1_tv1e-3 --variant vgg16_r100_tv1e-4
+    python tests/data/preferences/make.py --style wave --variant r100_tv1e-4_256 --photos 2
+    python tests/data/preferences/make.py --style monet --variant r100_tv1e-4 --variant r10_tv1e-3 \
+        --variant vgg16_r100_tv1e-4
 
 For each bundled painting and each of scikit-image's four colour photos (centre crops,
 128 px) it writes ``{painting}_{photo}_{variant}.png``:
