@@ -152,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--judge-network", default="magenta",
                     help="with --study: the other judge's style network (magenta = today's; vgg16_hed = version 1's)")
     ap.add_argument("--sheet-trials", help="with --study --sheet: these trials (comma-separated), not the two judges' picks")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma-separated layer/pooling variants to render (default all: {', '.join(VARIANTS)})")
     ap.add_argument("--networks", default="vgg16_hed",
                     help="comma-separated loss networks whose variants to render (default vgg16_hed; e.g. vgg16_hed,vgg16)")
     ap.add_argument("--ratio", type=float, action="append", help="style ratio R (repeatable; default 30)")
@@ -187,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     for ratio in args.ratio or [30.0]:
         results = {}
         for network in networks:
-            for variant, (pooling, layers) in VARIANTS.items():
-                name = f"{network} {variant}"
+            for variant in args.variants.split(","):
+                pooling, layers = VARIANTS[variant.strip()]
+                name = f"{network} {variant.strip()}"
                 shares = {n: (1.0 if n in layers else 1e-3) for n in get_spec(network).style_layers}
                 cfg = to_config(space, network, pooling, "block4_conv2", shares, ratio, args.tv, 1.0)
                 t0 = time.perf_counter()
