@@ -64,6 +64,7 @@ EXPORT_EXAMPLES = """\
 examples:
   trainer export monet12 --format tflite              # studies/runs/monet12/export/model.tflite
   trainer export monet12 --format savedmodel -o /tmp/monet_savedmodel
+  trainer export monet12 --format web                 # studies/runs/monet12/export/web/ (serve it: docs/web.md)
 
 The exported file is loaded back (TFLite: with the TFLite interpreter) and compared
 with the network on a test photo before it is kept.
@@ -303,7 +304,7 @@ def _export(args: argparse.Namespace) -> int:
 
     stylizer, info = load_stylizer(args.run, _runs_dir(args), step=args.step)
     run = RunFolder(run_path(args.run, _runs_dir(args)))
-    record = export(run, stylizer.model, stylizer.arch, args.format, args.output)
+    record = export(run, stylizer.model, stylizer.arch, args.format, args.output, info=info)
     print(f"wrote {record['path']} ({record['bytes'] / 1e6:.1f} MB, step {info['checkpoint_step']}); "
           f"verified on {record['test_photo']} {record['test_shape'][1]}x{record['test_shape'][0]}: "
           f"max difference {record['max_abs_diff']:.2g} (allowed {record['tolerance']:g})")
@@ -380,12 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_stylize)
 
-    e = sub.add_parser("export", help="export a run as SavedModel or TFLite (verified)", formatter_class=raw,
+    e = sub.add_parser("export", help="export a run as SavedModel, TFLite or a web page (verified)", formatter_class=raw,
                        description="Export a trained network and check the export reproduces it.",
                        epilog=EXPORT_EXAMPLES)
     e.add_argument("run", metavar="RUN", help="run name (in --runs-dir) or run folder path")
-    e.add_argument("--format", choices=("savedmodel", "tflite"), required=True)
-    e.add_argument("-o", "--output", help="where to write (default RUN/export/saved_model or RUN/export/model.tflite)")
+    e.add_argument("--format", choices=("savedmodel", "tflite", "web"), required=True,
+                   help="savedmodel, tflite, or web (a folder with a page that runs in the browser; docs/web.md)")
+    e.add_argument("-o", "--output",
+                   help="where to write (default RUN/export/saved_model, RUN/export/model.tflite or RUN/export/web)")
     e.add_argument("--step", type=int_in(0, 10**9, "--step"), help="use this checkpoint instead of the newest")
     e.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
     e.set_defaults(func=_export)
