@@ -168,7 +168,7 @@ def trainer_argv(inputs: dict[str, Path], runs: Path, steps: int, every: int) ->
     return [sys.executable, "-m", "trainer.cli", "fit", "--config", str(inputs["cfg"]), "--style",
             str(inputs["painting"]), "--preview", str(inputs["look"]), "--data", str(inputs["data"]), "--runs-dir",
             str(runs), "--name", RUN, "--steps", str(steps), "--checkpoint-every", str(every), "--preview-every",
-            str(every * 2), "--keep-checkpoints", "3", "--size", "32", "--batch", "2", "--width", "0.125", "-q"]
+            str(every * 2), "--keep-checkpoints", "3", "--size", "32", "--batch", "2", "--width", "0.125", "--recipe", "paper", "-q"]
 
 
 # -- child processes ---------------------------------------------------------------------------

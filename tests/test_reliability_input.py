@@ -187,12 +187,12 @@ def _render(*extra: str) -> tuple[str, ...]:
 
 def _fit(*extra: str) -> tuple[str, ...]:
     return ("fit", "--storage", "{url}", "--data", "{t}/photos", "--runs-dir", "{work}/runs", "--size", "32",
-            "--batch", "1", "--width", "0.125", "--steps", "1", "-q", *extra)
+            "--batch", "1", "--width", "0.125", "--recipe", "paper", "--steps", "1", "-q", *extra)
 
 
 def _fit_config(*extra: str) -> tuple[str, ...]:
     return ("fit", "--config", "{bad}/cfg_ok.json", "--style", "{t}/painting.png", "--data", "{t}/photos",
-            "--runs-dir", "{work}/runs", "--size", "32", "--batch", "1", "--width", "0.125", "--steps", "1", "-q", *extra)
+            "--runs-dir", "{work}/runs", "--size", "32", "--batch", "1", "--width", "0.125", "--recipe", "paper", "--steps", "1", "-q", *extra)
 
 
 BAD_IMAGES = {  # file in bad/ -> what the error line says

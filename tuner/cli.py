@@ -46,7 +46,9 @@ def _render(args: argparse.Namespace) -> int:
     elif args.recipe:
         config = RECIPES[args.recipe]
     else:
-        config = StyleConfig()
+        from nst.config import default_config
+
+        config = default_config()  # vgg16 when its ImageNet weights are here, else vgg16_hed (docs/networks.md)
     if args.network and args.network != config.network:
         from nst.config import adapt_config
 

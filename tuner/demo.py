@@ -5,7 +5,8 @@ Usage::
     python -m tuner.demo            # about 5 minutes on 2 CPU cores
 
 It runs ``tuner search`` on ``examples/monet.jpg`` with two photos that ship inside
-scikit-image and the offline ``vgg16_hed`` network, into the default storage
+scikit-image and the default loss networks (ImageNet ``vgg16`` and ``vgg16_hed``, both
+offline after ``make setup``; ``vgg16_hed`` alone where the first could not be set up), into the default storage
 (``studies/studies.db``) under the study name ``monet-demo``, so it never mixes with a
 real ``monet`` study. A second run finds the study finished and only prints it. The
 contact sheets of the Pareto-front trials are copied to ``studies/demo/`` as plain PNGs.
@@ -27,7 +28,7 @@ STYLE = Path(__file__).resolve().parent.parent / "examples" / "monet.jpg"
 def demo_args() -> list[str]:
     return ["search", "--style", str(STYLE), "--study", DEMO_STUDY, "--trials", str(DEMO_TRIALS),
             "--size", str(DEMO_SIZE), "--steps", str(DEMO_STEPS), "--photos", str(DEMO_PHOTOS),
-            "--networks", "vgg16_hed", "--seed", "0"]
+            "--seed", "0"]
 
 
 def export_front(url: str, study_name: str, folder: Path) -> list[Path]:
