@@ -251,7 +251,7 @@ def test_default_painting_is_the_runs_own_and_file_pages_explain_themselves(expo
         assert "http.server" in page.inner_text("#status")
 
 
-@pytest.mark.slow
+@pytest.mark.bench
 @pytest.mark.parametrize("arch", ["johnson", "magenta"])
 def test_timing_at_512_px(tmp_path, arch):
     """A 512x384 photo in the page against the same networks in Python, in interleaved rounds; prints a table.
