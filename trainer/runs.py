@@ -43,19 +43,9 @@ class RunError(StyletuneError):
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    from nst.files import write_atomic as _write
+
+    return _write(path, data)
 
 
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:

@@ -52,19 +52,11 @@ def atomic_store(folder: str | os.PathLike[str]):
 
     class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
         def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-            target = self._get_filepath(artifact_id)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    while chunk := content_body.read(1 << 20):
-                        fh.write(chunk)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            from nst.files import atomic_writer
+
+            with atomic_writer(self._get_filepath(artifact_id)) as fh:
+                while chunk := content_body.read(1 << 20):
+                    fh.write(chunk)
 
     path = Path(folder)
     try:
