@@ -19,10 +19,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; do that once, at import, rather than on every
+    # write, where another thread (the dashboard serves several sessions) could create a file
+    # in the moment the temporary value is in force.
     current = os.umask(0o022)
     os.umask(current)
     return current
+
+
+_FILE_MODE = 0o666 & ~_read_umask()
 
 
 @contextmanager
@@ -41,7 +47,7 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -12,18 +12,15 @@ from nst.files import atomic_writer, write_atomic
 from nst.images import save_image
 
 
-@pytest.fixture
-def umask_022():
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
-
-
-def test_written_files_get_the_permissions_of_an_ordinary_open(tmp_path, umask_022):
+def test_written_files_get_the_permissions_of_an_ordinary_open(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
     text = write_atomic(tmp_path / "a" / "run.json", "{}")
     picture = save_image(tmp_path / "out.png", np.zeros((4, 4, 3), np.float32))
+    plain = tmp_path / "plain"
+    plain.write_text("")  # what open() gives under this umask; mkstemp alone would give 0o600
     for path in (text, picture):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+        assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask, path
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
