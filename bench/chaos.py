@@ -128,8 +128,8 @@ class Report:
 # -- inputs ----------------------------------------------------------------------------------------
 
 # The same synthetic pictures the unit tests use (deterministic per seed).
-from tests.conftest import synthetic_painting as _painting  # noqa: E402
-from tests.conftest import synthetic_photo as _photo  # noqa: E402
+from nst.testing import synthetic_painting as _painting  # noqa: E402
+from nst.testing import synthetic_photo as _photo  # noqa: E402
 
 
 def make_inputs(folder: Path) -> dict[str, Path]:

@@ -10,7 +10,7 @@ interleaved, and prints the ratio.
     python -m bench.dashboard_refresh                 # 150 finished trials
     python -m bench.dashboard_refresh --trials 400
 
-The study is built with tests/studyfactory.py (the storage contract, images blended,
+The study is built with tuner/testing.py (the storage contract, images blended,
 no network run), in a temporary folder.
 """
 
@@ -29,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from dashboard import data
-    from tests.studyfactory import make_study
     from tuner.reader import load_study, open_storage
+    from tuner.testing import make_study
 
     folder = tempfile.mkdtemp(prefix="bench-dashboard-")
     url = make_study(f"sqlite:///{folder}/studies.db", n_complete=args.trials, n_pruned=args.trials // 10,
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         return lambda: data.studies_frame(storage)
 
     def study_page(storage):
-        return lambda: data.trials_frame(load_study(storage, "fixture").get_trials(deepcopy=False))
+        return lambda: data.study_frame(load_study(storage, "fixture"))
 
     med = interleaved_medians({
         "overview raw": overview(raw), "overview cached": overview(cached),

@@ -66,7 +66,7 @@ from bench.common import (  # noqa: E402
     machine_summary,
     matmul_probe,
 )
-from tuner.cliutil import OneLineParser, float_in, int_in, run_main  # noqa: E402
+from nst.cliutil import OneLineParser, float_in, int_in, run_main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

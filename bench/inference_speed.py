@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # run as `python bench/inference_speed.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import format_table, interleaved_medians, machine_summary, matmul_probe  # noqa: E402
-from tuner.cliutil import OneLineParser, int_in, run_main  # noqa: E402
+from nst.cliutil import OneLineParser, int_in, run_main  # noqa: E402
 
 
 def _network(arch: str, run: str | None, runs_dir: str):

@@ -39,7 +39,7 @@ if __package__ in (None, ""):  # run as `python bench/preview_speed.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import format_table, interleaved_medians, machine_summary  # noqa: E402
-from tuner.cliutil import OneLineParser, int_in, run_main  # noqa: E402
+from nst.cliutil import OneLineParser, int_in, run_main  # noqa: E402
 
 
 def _stroke_aspect(img) -> float:

@@ -53,7 +53,7 @@ if __package__ in (None, ""):  # run as `python bench/train_throughput.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import format_table, interleaved_medians, machine_summary, matmul_probe  # noqa: E402
-from tuner.cliutil import OneLineParser, int_in, run_main  # noqa: E402
+from nst.cliutil import OneLineParser, int_in, run_main  # noqa: E402
 
 #: Op types whose count is compared with the plan of :func:`step_flops` (Grappler's fused
 #: convolution counts as a convolution).

@@ -79,7 +79,7 @@ def studies_table(url: str) -> pd.DataFrame:
 def study_tables(url: str, name: str) -> tuple[pd.DataFrame, data.StudyInfo]:
     study = load_study(storage(url), name)
     info = data.study_info(study)
-    return data.trials_frame(study.get_trials(deepcopy=False), info.chosen), info
+    return data.study_frame(study, info.chosen), info
 
 
 def baseline(cfg: data.Settings, name: str, info: data.StudyInfo):
@@ -88,8 +88,8 @@ def baseline(cfg: data.Settings, name: str, info: data.StudyInfo):
     ``baseline`` is None when it cannot be computed here; ``reason`` says why, and is
     remembered for the session so the page does not retry on every click.
     """
-    if info.baseline is not None or not info.record:
-        return info.baseline, "" if info.record else "not a tuner study"
+    if info.baseline is not None or info.record is None:
+        return info.baseline, "" if info.record is not None else "not a tuner study"
     failed = st.session_state.setdefault("baseline_failed", {})
     if name in failed:
         return None, failed[name]

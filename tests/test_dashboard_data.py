@@ -16,7 +16,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from dashboard import data
+from dashboard import data, training
 from tests.studyfactory import make_run, make_study
 from tuner.reader import CHOSEN_ATTR, StorageError, load_study, open_storage, read_artifact
 
@@ -33,22 +33,13 @@ def study(study_url):
 
 
 # --------------------------------------------------------------------------- pareto
-def test_pareto_mask_by_hand():
-    pts = np.array([[0.1, 0.9], [0.5, 0.5], [0.6, 0.6], [0.9, 0.1], [0.5, 0.5], [0.2, 0.95]])
-    # (0.6, 0.6) is beaten by (0.5, 0.5); (0.2, 0.95) by (0.1, 0.9); the duplicate stays.
-    assert data.pareto_mask(pts).tolist() == [True, True, False, True, True, False]
-
-
-def test_pareto_mask_ignores_nan_and_rejects_wrong_shape():
-    assert data.pareto_mask(np.array([[np.nan, 0.0], [1.0, 1.0]])).tolist() == [False, True]
-    assert data.pareto_mask(np.zeros((0, 2))).tolist() == []
-    with pytest.raises(ValueError, match="shape"):
-        data.pareto_mask(np.zeros(3))
+def _dominated(p, others) -> bool:
+    return any(o[0] <= p[0] and o[1] <= p[1] and o != p for o in others)
 
 
 # --------------------------------------------------------------------------- trials
 def test_trials_frame_reads_the_contract(study):
-    df = data.trials_frame(study.get_trials(deepcopy=False), chosen=3)
+    df = data.study_frame(study, chosen=3)
     assert df["number"].tolist() == list(range(10))
     assert df["state"].value_counts().to_dict() == {"COMPLETE": 6, "PRUNED": 2, "FAIL": 1, "RUNNING": 1}
     done = df[df["state"] == "COMPLETE"]
@@ -59,9 +50,11 @@ def test_trials_frame_reads_the_contract(study):
     assert df.loc[df["number"] == 3, "chosen"].item() and df["chosen"].sum() == 1
     assert {"param:style_weight", "param:network", "param:init"} <= set(df.columns)
     assert df.loc[df["state"] == "FAIL", "note"].item().startswith("loss became nan")
-    # The front is exactly the non-dominated finished trials.
-    expected = data.pareto_mask(done[["style", "content"]].to_numpy())
-    assert done["pareto"].tolist() == expected.tolist()
+    # The front is exactly the non-dominated finished, feasible trials (worked out here by hand).
+    ok = done[done["feasible"]]
+    points = list(zip(ok["style"], ok["content"], strict=True))
+    expected = {n for n, p in zip(ok["number"], points, strict=True) if not _dominated(p, points)}
+    assert set(done.loc[done["pareto"], "number"]) == expected and expected
     assert not df.loc[df["state"] != "COMPLETE", "pareto"].any()
 
 
@@ -75,18 +68,21 @@ def test_trials_frame_tolerates_foreign_trials():
 
 
 def test_infeasible_trials_are_never_on_the_front():
-    def t(style, content, feasible=True):
-        return optuna.trial.create_trial(values=[style, content], user_attrs={
-            "scores": {"style": style, "content": content, "noise": 0.0}, "feasible": feasible})
-
-    df = data.trials_frame([t(0.1, 0.1, feasible=False), t(0.5, 0.5), t(0.6, 0.6)])
+    study = optuna.create_study(directions=["minimize", "minimize"])
+    for style, content, noise in ((0.1, 0.1, 3.0), (0.5, 0.5, 0.0), (0.6, 0.6, 0.0)):
+        trial = study.ask()  # stored as the objective stores it: an attribute and a constraint
+        trial.set_user_attr("scores", {"style": style, "content": content, "noise": noise})
+        trial.set_user_attr("feasible", noise <= 1.5)
+        trial.set_constraint("noise", noise - 1.5)
+        study.tell(trial, [style, content])
+    df = data.study_frame(study)
     assert df["feasible"].tolist() == [False, True, True]
     assert df["pareto"].tolist() == [False, True, False], "a noisy trial cannot dominate the others"
 
 
 def test_study_info_and_default_pick(study):
     info = data.study_info(study)
-    assert info.record["style_name"] == "fixture" and info.chosen is None
+    assert info.record.style_name == "fixture" and info.chosen is None
     done = data.trials_frame(study.get_trials(deepcopy=False))
     done = done[done["state"] == "COMPLETE"]
     best = done.loc[(done["style"] + done["content"]).idxmin(), "number"]
@@ -133,7 +129,7 @@ def test_importance_frame(study, tmp_path):
 
 
 def test_gallery_defaults_and_rows(study):
-    df = data.trials_frame(study.get_trials(deepcopy=False), chosen=None)
+    df = data.study_frame(study, chosen=None)
     info = data.study_info(study)
     picks = data.default_gallery_trials(df, info.training_pick, limit=3)
     assert picks[0] == info.training_pick and len(picks) == 3 and len(set(picks)) == 3
@@ -141,7 +137,7 @@ def test_gallery_defaults_and_rows(study):
     assert set(picks[1:]) <= front or len(front) < 3
     rows = data.gallery_rows(info.record, df, picks + [7])  # 7 is pruned: no image
     assert [r["photo"] for r in rows] == ["photo0", "photo1"]
-    assert rows[0]["photo_artifact"] == info.record["content_artifacts"]["photo0"]
+    assert rows[0]["photo_artifact"] == info.record.content_artifacts["photo0"]
     assert rows[0]["results"][7] is None and all(rows[0]["results"][n] for n in picks)
 
 
@@ -156,8 +152,8 @@ def test_point_trial_reads_every_customdata_shape():
 
 # --------------------------------------------------------------------------- studies
 def _frozen(state, start, end=None, scores=None):
-    return SimpleNamespace(state=optuna.trial.TrialState[state], datetime_start=start, datetime_complete=end,
-                           user_attrs={"scores": scores} if scores else {})
+    return SimpleNamespace(number=0, state=optuna.trial.TrialState[state], datetime_start=start, datetime_complete=end,
+                           params={}, values=None, user_attrs={"scores": scores} if scores else {})
 
 
 def test_study_row_counts_best_and_liveness():
@@ -218,7 +214,7 @@ def test_parse_settings_precedence(tmp_path):
 # --------------------------------------------------------------------------- runs
 def test_load_run_complete_folder(tmp_path):
     folder = make_run(tmp_path, "r1", study="fixture", trial=2, steps=40, previews=3)
-    run = data.load_run(folder)
+    run = training.load_run(folder)
     assert run.problems == [] and run.finished
     assert run.source == {"study": "fixture", "trial": 2, "storage": "sqlite:///studies/studies.db"}
     assert run.metrics["step"].tolist() == list(range(1, 41))
@@ -233,29 +229,29 @@ def test_load_run_complete_folder(tmp_path):
 
 def test_load_run_partial_and_broken_files(tmp_path):
     folder = make_run(tmp_path, "r2", partial=True, previews=1)
-    run = data.load_run(folder)
+    run = training.load_run(folder)
     assert any("skipped 1 unreadable line" in p for p in run.problems)
     assert run.scores == {} and not run.finished and len(run.metrics) == 40 and run.results == {}
     (folder / "run.json").write_text('{"config": ')  # being rewritten
     (folder / "metrics.jsonl").write_text('{"loss": 1}\n[1, 2]\n{"step": 3, "loss": NaN}\n{"step": 4, "loss": 2.0}\n')
-    run = data.load_run(folder)
+    run = training.load_run(folder)
     assert any("run.json unreadable" in p for p in run.problems)
     assert run.metrics["step"].tolist() == [3, 4]
     assert run.metrics.set_index("step").loc[4, "loss"] == 2.0
     assert run.source == {"study": None, "trial": None, "storage": None}
     (folder / "scores.json").write_text('{"step": 40, "note": "results not scored: judge weights missing"}')
-    run = data.load_run(folder)
+    run = training.load_run(folder)
     assert run.finished and run.scores == {} and "not scored" in run.note
-    empty = data.load_run(tmp_path / "nothing-here")
+    empty = training.load_run(tmp_path / "nothing-here")
     assert "no run.json yet" in empty.problems and empty.metrics.empty
 
 
 def test_list_runs(tmp_path):
-    assert data.list_runs(tmp_path / "absent").empty
+    assert training.list_runs(tmp_path / "absent").empty
     make_run(tmp_path, "a", trial=1)
     make_run(tmp_path, "b", trial=2, partial=True)
     (tmp_path / "not-a-run").mkdir()
-    df = data.list_runs(tmp_path)
+    df = training.list_runs(tmp_path)
     assert set(df["run"]) == {"a", "b"}
     assert df.set_index("run").loc["a", "finished"] and not df.set_index("run").loc["b", "finished"]
     assert "unreadable line" in df.set_index("run").loc["b", "problems"]
@@ -265,7 +261,7 @@ def test_read_metrics_keeps_last_of_duplicate_steps(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in [{"step": 1, "loss": 5}, {"step": 2, "loss": 4},
                                                        {"step": 1, "loss": 3}]) + "\n")
-    df = data.read_metrics(path)
+    df = training.read_metrics(path)
     assert df["step"].tolist() == [1, 2] and df["loss"].tolist() == [3.0, 4.0]
 
 
@@ -413,8 +409,8 @@ def test_gallery_rows_carry_the_baseline_as_a_comparable_result(study):
     from tuner.study import Baseline
 
     df = data.trials_frame(study.get_trials(deepcopy=False))
-    rec = study.user_attrs["styletune"]
-    ids = {n: f"id-{n}" for n in rec["content_names"]}
+    rec = data.study_info(study).record
+    ids = {n: f"id-{n}" for n in rec.content_names}
     base = Baseline(scores={"style": 0.5, "content": 0.5, "noise": 1.0}, per_photo={}, artifacts=ids, feasible=True,
                     side=384, seconds=1.0)
     first = int(df[df["state"] == "COMPLETE"]["number"].iloc[0])

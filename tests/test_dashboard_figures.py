@@ -22,9 +22,7 @@ def _trials() -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=["number", "state", "style", "content", "network", "param:style_weight", "param:init"])
     df["noise"] = [0.1, 0.2, 0.3, 0.05, np.nan, np.nan]
     df["feasible"] = True
-    done = df["state"] == "COMPLETE"
-    df["pareto"] = False
-    df.loc[done, "pareto"] = data.pareto_mask(df.loc[done, ["style", "content"]].to_numpy())
+    df["pareto"] = [True, True, False, True, False, False]  # every finished trial but 2
     for col in ("content_layer", "style_weight", "tv_weight", "style_scale"):
         df[col] = {"content_layer": "block4_conv2"}.get(col, 1.0)
     return df

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tuner.cliutil import OneLineParser, float_in, int_in, run_main
+from nst.cliutil import OneLineParser, float_in, int_in, run_main
 
 FIT_EPILOG = """\
 examples:
@@ -77,16 +77,24 @@ def _runs_dir(args: argparse.Namespace) -> str:
 
 # -- fit -----------------------------------------------------------------------------------------
 
-_FIT_DEFAULTS: dict[str, Any] = {"arch": "johnson", "width": 1.0, "size": 256, "batch": 4, "steps": 40_000, "lr": 1e-3,
-                                 "seed": 0, "preview_every": 500, "checkpoint_every": 500, "keep_checkpoints": 3,
-                                 "preview_size": 0, "photo_skip": False, "precompute": False, "tune": "all"}
-_ARG_OF = {"arch": "network", "preview_every": "preview_every", "precompute": "precompute_features"}
+#: Settings fields no flag sets (they come from --data, the recipe and --feature-cache), and flags named otherwise.
+_NOT_FLAGS = ("data", "recipe", "feature_cache")
+_ARG_OF = {"arch": "network", "precompute": "precompute_features"}
+
+
+def _fit_defaults() -> dict[str, Any]:
+    """The training defaults: :class:`trainer.fit.Settings`' field defaults, the one place they are spelled."""
+    from dataclasses import fields
+
+    from trainer.fit import Settings
+
+    return {f.name: f.default for f in fields(Settings) if f.name not in _NOT_FLAGS}
 
 
 def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the user typed (argparse defaults are None so we can tell)."""
     out = {}
-    for key in _FIT_DEFAULTS:
+    for key in _fit_defaults():
         value = getattr(args, _ARG_OF.get(key, key))
         if value is not None:
             out[key] = value
@@ -105,22 +113,18 @@ def _resolve_source(args: argparse.Namespace) -> dict[str, Any]:
 
         resolved = reader.resolve(args.from_study, args.storage, args.artifacts)
         rec = resolved.record
-        style_bytes = reader.read_artifact(args.storage, rec["style_artifact"], args.artifacts)
+        style_bytes = reader.read_artifact(args.storage, rec.style_artifact, args.artifacts)
         photos = {}
-        for name, artifact in (rec.get("content_artifacts") or {}).items():
+        for name, artifact in rec.content_artifacts.items():
             reader.check_name(name, "test photo name")
             photos[name] = reader.read_image_artifact(args.storage, artifact, args.artifacts)
-        gatys = None
-        storage = reader.open_storage(args.storage)
-        study = reader.load_study(storage, resolved.study_name)
-        for t in study.get_trials(deepcopy=False):
-            if t.number == resolved.trial_number:
-                gatys = t.user_attrs.get(reader.SCORES_ATTR)
+        study = reader.load_study(reader.open_storage(args.storage), resolved.study_name)
+        gatys = reader.trial_record(study, resolved.trial_number).scores
         source = {"kind": "study", "spec": args.from_study, "study": resolved.study_name,
                   "trial": resolved.trial_number, "storage": args.storage, "artifacts": args.artifacts,
-                  "style_name": rec.get("style_name"), "style_sha256": resolved.style_sha256,
-                  "judge": rec.get("judge"), "proxy_size": rec.get("proxy_size"),
-                  "gatys_scores": gatys if isinstance(gatys, dict) else None}
+                  "style_name": rec.style_name, "style_sha256": resolved.style_sha256,
+                  "judge": rec.judge or None, "proxy_size": rec.proxy_size,
+                  "gatys_scores": gatys or None}
         return {"config": resolved.config, "style_bytes": style_bytes, "style_suffix": ".png",
                 "source": source, "photos": photos, "default_name": f"{resolved.study_name}-t{resolved.trial_number}"}
     if not args.config or not args.style:
@@ -164,12 +168,12 @@ def _fit(args: argparse.Namespace) -> int:
     from nst.images import check_output
     from trainer.data import scan_photos
     from trainer.fit import Settings, Trainer, create_run
-    from trainer.runs import RunFolder
+    from trainer.runs import DEFAULT_RUNS, RunFolder
     from tuner.reader import check_name
 
     explicit = _explicit_settings(args)
     runs_dir = Path(_runs_dir(args))
-    resume_flags = f" --runs-dir {shlex.quote(str(runs_dir))}" if args.runs_dir != "studies/runs" else ""
+    resume_flags = f" --runs-dir {shlex.quote(str(runs_dir))}" if args.runs_dir != DEFAULT_RUNS else ""
 
     if args.name:
         check_name(args.name, "run name")
@@ -193,7 +197,7 @@ def _fit(args: argparse.Namespace) -> int:
 
         device, gpus = device_summary()
         recipe = choose_recipe(args.recipe, gpus)
-        settings_kw = {**settings_for(recipe, explicit, _FIT_DEFAULTS), "recipe": recipe.name}
+        settings_kw = {**settings_for(recipe, explicit, _fit_defaults()), "recipe": recipe.name}
         if args.feature_cache:
             settings_kw["feature_cache"] = args.feature_cache
         if not args.data:
@@ -316,7 +320,11 @@ def _export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from trainer.archs import ARCH_HELP, ARCHS
+    from trainer.fit import DEFAULT_FEATURE_CACHE
+    from trainer.runs import DEFAULT_RUNS
     from tuner.reader import DEFAULT_STORAGE
+
+    d = _fit_defaults()
 
     parser = OneLineParser(prog="trainer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=OneLineParser)
@@ -334,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "or scikit-image's bundled photos with --config)")
     f.add_argument("--data", help="folder tree of training photos (e.g. COCO train2017)")
     f.add_argument("--name", help="run name (default: STUDY-tTRIAL-NETWORK or STYLE-NETWORK)")
-    f.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
+    f.add_argument("--runs-dir", default=DEFAULT_RUNS, help=f"where runs live (default {DEFAULT_RUNS})")
     f.add_argument("--network", choices=ARCHS, default=None,
                    help="; ".join(f"{name}: {text}" for name, text in ARCH_HELP.items()))
     f.add_argument("--recipe", choices=("auto", "cpu", "gpu", "paper"), default="auto",
@@ -344,19 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--tune", choices=("all", "norm"), default=None,
                    help="what training changes: all weights, or only the normalisation scales and shifts "
                         "(the magenta recipes' choice; see docs/trainer.md)")
-    f.add_argument("--width", type=float_in(0.01, 8, "--width"), default=None, help="channel multiplier (default 1)")
+    f.add_argument("--width", type=float_in(0.01, 8, "--width"), default=None, help=f"channel multiplier (default {d['width']:g})")
     f.add_argument("--size", type=int_in(32, 2048, "--size"), default=None,
-                   help="training crop in pixels, a multiple of 8 (default 256, as in the paper)")
-    f.add_argument("--batch", type=int_in(1, 256, "--batch"), default=None, help="crops per step (default 4)")
-    f.add_argument("--steps", type=int_in(1, 10_000_000, "--steps"), default=None, help="training steps (default 40000)")
-    f.add_argument("--lr", type=float_in(1e-7, 0.5, "--lr"), default=None, help="Adam learning rate (default 1e-3)")
-    f.add_argument("--seed", type=int_in(0, 2**31 - 1, "--seed"), default=None, help="weights and data order (default 0)")
+                   help=f"training crop in pixels, a multiple of 8 (default {d['size']}, as in the paper)")
+    f.add_argument("--batch", type=int_in(1, 256, "--batch"), default=None, help=f"crops per step (default {d['batch']})")
+    f.add_argument("--steps", type=int_in(1, 10_000_000, "--steps"), default=None, help=f"training steps (default {d['steps']})")
+    f.add_argument("--lr", type=float_in(1e-7, 0.5, "--lr"), default=None, help=f"Adam learning rate (default {d['lr']:g})")
+    f.add_argument("--seed", type=int_in(0, 2**31 - 1, "--seed"), default=None, help=f"weights and data order (default {d['seed']})")
     f.add_argument("--preview-every", type=int_in(1, 10_000_000, "--preview-every"), default=None,
-                   help="steps between previews (default 500)")
+                   help=f"steps between previews (default {d['preview_every']})")
     f.add_argument("--checkpoint-every", type=int_in(1, 10_000_000, "--checkpoint-every"), default=None,
-                   help="steps between checkpoints (default 500)")
+                   help=f"steps between checkpoints (default {d['checkpoint_every']})")
     f.add_argument("--keep-checkpoints", type=int_in(1, 1000, "--keep-checkpoints"), default=None,
-                   help="newest checkpoints kept (default 3)")
+                   help=f"newest checkpoints kept (default {d['keep_checkpoints']})")
     f.add_argument("--preview-size", type=int_in(32, 2048, "--preview-size"), default=None,
                    help="longest side of previews and results (default: the training size)")
     f.add_argument("--photo-skip", action="store_const", const=True, default=None,
@@ -364,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(the feed-forward counterpart of init=content; see docs/trainer.md)")
     f.add_argument("--precompute-features", action="store_const", const=True, default=None,
                    help="cache the content features of every photo on disk (fixed centre crops; see docs/trainer.md)")
-    f.add_argument("--feature-cache", help="where cached features live (default studies/cache/content-features)")
+    f.add_argument("--feature-cache", help=f"where cached features live (default {DEFAULT_FEATURE_CACHE})")
     f.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     f.set_defaults(func=_fit)
 
@@ -377,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--memory-mb", type=float_in(64, 1_000_000, "--memory-mb"), default=1024,
                    help="memory budget of one pass; larger pictures are tiled (default 1024)")
     s.add_argument("--step", type=int_in(0, 10**9, "--step"), help="use this checkpoint instead of the newest")
-    s.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
+    s.add_argument("--runs-dir", default=DEFAULT_RUNS, help=f"where runs live (default {DEFAULT_RUNS})")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=_stylize)
 
@@ -390,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output",
                    help="where to write (default RUN/export/saved_model, RUN/export/model.tflite or RUN/export/web)")
     e.add_argument("--step", type=int_in(0, 10**9, "--step"), help="use this checkpoint instead of the newest")
-    e.add_argument("--runs-dir", default="studies/runs", help="where runs live (default studies/runs)")
+    e.add_argument("--runs-dir", default=DEFAULT_RUNS, help=f"where runs live (default {DEFAULT_RUNS})")
     e.set_defaults(func=_export)
     return parser
 

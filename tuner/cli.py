@@ -19,8 +19,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from tuner.cliutil import OneLineParser, int_in, run_main
+from nst.cliutil import OneLineParser, ShownChoices, int_in, run_main
 
 RENDER_EPILOG = """\
 examples:
@@ -86,7 +87,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from nst.config import RECIPES
-    from nst.lossnets import NETWORKS
+    from nst.lossnets import NETWORKS, PRETRAINED
 
     parser = OneLineParser(prog="tuner", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=OneLineParser)
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", help="where to write the result (PNG or JPEG by extension)")
     r.add_argument("--config", help="StyleConfig JSON (see --print-config); default: the built-in default")
     r.add_argument("--recipe", choices=sorted(RECIPES), help="start from a published recipe instead of the default")
-    r.add_argument("--network", choices=sorted(NETWORKS),
+    r.add_argument("--network", choices=ShownChoices(PRETRAINED, NETWORKS),
                    help="override the loss network (layers are mapped to the nearest equivalents)")
     r.add_argument("--size", type=int_in(32, 2048, "--size"), default=256,
                    help="longest side of the result in pixels (default 256)")
@@ -138,9 +139,7 @@ def _dashboard(args: argparse.Namespace) -> int:
     """Run ``streamlit run dashboard/app.py`` on this storage, bound to loopback by default."""
     import os
     import socket
-    from pathlib import Path
 
-    import dashboard
     from nst.errors import StyletuneError
     from tuner.reader import StorageError, open_storage, sqlite_path
 
@@ -158,7 +157,7 @@ def _dashboard(args: argparse.Namespace) -> int:
             probe.bind((args.host, args.port))
         except OSError as exc:
             raise StyletuneError(f"cannot listen on {args.host}:{args.port} ({exc.strerror}); choose another --port") from None
-    app = Path(dashboard.__file__).resolve().parent / "app.py"
+    app = _dashboard_app()
     cmd = [sys.executable, "-m", "streamlit", "run", str(app),
            "--server.address", args.host, "--server.port", str(args.port), "--server.headless", "true",
            "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
@@ -173,6 +172,25 @@ def _dashboard(args: argparse.Namespace) -> int:
     # Streamlit itself, which shuts down cleanly, and no orphaned server keeps the port.
     os.execv(cmd[0], cmd)
     return 0  # not reached: execv does not return
+
+
+def _dashboard_app() -> Path:
+    """The dashboard's Streamlit script, found without importing the package.
+
+    The dashboard imports the tuner (it reads studies through :mod:`tuner.reader`), so the
+    tuner only locates its file and runs it in the Streamlit process: packages import one
+    way, and ``tuner`` starts without loading any of the dashboard's code.
+    """
+    import importlib.util
+
+    from nst.errors import StyletuneError
+
+    spec = importlib.util.find_spec("dashboard")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    app = next((Path(f) / "app.py" for f in folders if (Path(f) / "app.py").is_file()), None)
+    if app is None:
+        raise StyletuneError("the dashboard package is not installed next to the tuner; reinstall styletune")
+    return app.resolve()
 
 
 def _add_dashboard_parser(sub) -> None:

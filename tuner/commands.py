@@ -12,20 +12,18 @@ import math
 import shlex
 from typing import Any
 
-from tuner.cliutil import float_in, int_in
+from nst.cliutil import float_in, int_in
 from tuner.reader import (
-    CHOSEN_ATTR,
-    CONFIG_ATTR,
     DEFAULT_STORAGE,
-    SCORES_ATTR,
-    STUDY_ATTR,
     StorageError,
     chosen_or_default,
     latest_study_name,
     load_study,
     open_storage,
-    study_record,
+    read_record,
+    trial_record,
 )
+from tuner.records import CHOSEN_ATTR, StudyRecord, TrialRecord, chosen_trial, pareto_front, state_counts, trial_records
 
 SEARCH_EPILOG = """\
 examples:
@@ -47,9 +45,8 @@ Ctrl-C, kill -9 or a power cut is run again with the same parameters (after the 
 grace period, 4 x --heartbeat seconds, for a killed worker). Another painting, photo set,
 size, step count or objective under the same --study name is refused.
 
---networks tiny/random and --judge-network tiny exist for tests: random weights give
-meaningless pictures. By default every pretrained network with weights on this machine is
-searched (offline that is vgg16_hed).
+By default every pretrained network with weights on this machine is searched (offline
+that is vgg16_hed).
 """
 
 SHOW_EPILOG = """\
@@ -70,21 +67,33 @@ def _storage_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--artifacts", help="artifact folder; default: artifacts/ beside the SQLite file (needed for other URLs)")
 
 
-def _resume_hint(args: argparse.Namespace) -> str:
-    """The command that continues this search (the same settings, rebuilt from the parsed flags)."""
-    parts = ["tuner", "search", "--style", args.style]
-    if args.content:
-        parts += ["--content", *args.content]
-    for flag, value, default in (("--photos", args.photos, 3), ("--size", args.size, 128), ("--steps", args.steps, 50),
-                                 ("--trials", args.trials, 50), ("--jobs", args.jobs, 1), ("--study", args.study, None),
-                                 ("--storage", args.storage, DEFAULT_STORAGE), ("--artifacts", args.artifacts, None),
-                                 ("--tradeoff", args.tradeoff, None), ("--networks", args.networks, None),
-                                 ("--judge-network", args.judge_network, "magenta"),
-                                 ("--noise-limit", args.noise_limit, 1.5), ("--seed", args.seed, None),
-                                 ("--heartbeat", args.heartbeat, 10)):
-        if value != default:
-            parts += [flag, str(value)]
-    if args.no_early_stop:
+#: ``tuner search`` flags and the SearchOptions fields they set, in the order the resume hint lists them.
+_SEARCH_FLAGS = (("--photos", "photos"), ("--size", "size"), ("--steps", "steps"), ("--trials", "trials"),
+                 ("--jobs", "jobs"), ("--study", "study"), ("--storage", "storage"), ("--artifacts", "artifacts"),
+                 ("--tradeoff", "tradeoff"), ("--networks", "networks"), ("--judge-network", "judge_network"),
+                 ("--noise-limit", "noise_limit"), ("--seed", "seed"), ("--heartbeat", "heartbeat"))
+
+
+def _search_defaults() -> dict[str, Any]:
+    """SearchOptions' field defaults: the one place ``tuner search``'s defaults are spelled."""
+    from dataclasses import MISSING, fields
+
+    from tuner.search import SearchOptions
+
+    return {f.name: f.default for f in fields(SearchOptions) if f.default is not MISSING}
+
+
+def _resume_hint(options) -> str:
+    """The command that continues this search: the flags whose values differ from the defaults."""
+    defaults = _search_defaults()
+    parts = ["tuner", "search", "--style", options.style]
+    if options.content:
+        parts += ["--content", *options.content]
+    for flag, name in _SEARCH_FLAGS:
+        value = getattr(options, name)
+        if value != defaults[name]:
+            parts += [flag, ",".join(value) if isinstance(value, tuple) else str(value)]
+    if not options.prune:
         parts.append("--no-early-stop")
     return shlex.join(parts)
 
@@ -99,7 +108,7 @@ def _search(args: argparse.Namespace) -> int:
         noise_limit=args.noise_limit, tradeoff=args.tradeoff, seed=args.seed, prune=not args.no_early_stop, heartbeat=args.heartbeat,
         quiet=args.quiet,
     )
-    args.resume_hint = _resume_hint(args)
+    args.resume_hint = _resume_hint(options)
     prep = run_search(options)
     name = prep.study.study_name
     storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
@@ -121,46 +130,27 @@ def _load(args: argparse.Namespace, name: str | None):
     return load_study(storage, name)
 
 
-def _finished(study) -> list:
+def _finished(study) -> list[TrialRecord]:
     import optuna
 
-    return [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if isinstance(t.user_attrs.get(SCORES_ATTR), dict)]
+    return [r for r in trial_records(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+            if r.scored]
 
 
-def _front(study, include_all: bool) -> list:
-    """Feasible Pareto front (two objectives) or trials sorted by value (one objective); ``include_all``: every finished trial."""
-    trials = _finished(study)
+def _front(study, include_all: bool) -> list[TrialRecord]:
+    """The Pareto front (two objectives) or the feasible trials by value (one objective); ``include_all``: every finished trial."""
     if include_all:
-        return sorted(trials, key=lambda t: _total(t))
-    feasible = [t for t in trials if t.user_attrs.get("feasible", True)]
+        return sorted(_finished(study), key=lambda r: r.total)
     if len(study.directions) > 1:
-        front = [t for t in feasible
-                 if not any(_dominates(o, t) for o in feasible if o.number != t.number)]
-        return sorted(front, key=lambda t: _total(t))
-    return sorted(feasible, key=lambda t: t.value)
-
-
-def _scores(t) -> dict[str, float]:
-    return t.user_attrs.get(SCORES_ATTR) or {}
-
-
-def _total(t) -> float:
-    s = _scores(t)
-    return float(s.get("style", math.inf)) + float(s.get("content", math.inf))
-
-
-def _dominates(a, b) -> bool:
-    sa, sb = _scores(a), _scores(b)
-    pa, pb = (sa["style"], sa["content"]), (sb["style"], sb["content"])
-    return all(x <= y for x, y in zip(pa, pb, strict=True)) and any(x < y for x, y in zip(pa, pb, strict=True))
+        return pareto_front(study)
+    return sorted((r for r in _finished(study) if r.feasible), key=lambda r: r.values[0] if r.values else math.inf)
 
 
 def _front_table(study, limit: int = 20, include_all: bool = False) -> str:
     from tuner.search import _short_layers
 
     rows = _front(study, include_all)
-    chosen = study.user_attrs.get(CHOSEN_ATTR)
+    chosen = chosen_trial(study.user_attrs)
     try:
         pick = chosen_or_default(study)
     except StorageError:
@@ -170,13 +160,13 @@ def _front_table(study, limit: int = 20, include_all: bool = False) -> str:
              f"{'':2}{'trial':>5} {'style':>6} {'content':>7} {'noise':>5}  {'network':<10} {'pool':<4} "
              f"{'content layer':<13} {'style layers':<26} {'R':>7} {'T':>7} {'scale':>5}"]
     for t in rows[:limit]:
-        s, cfg = _scores(t), t.user_attrs.get(CONFIG_ATTR) or {}
+        cfg = t.style_config or {}
         mark = "*" if t.number == pick else " "
-        mark += "c" if chosen is not None and t.number == int(chosen) else " "
-        infeasible = "!" if not t.user_attrs.get("feasible", True) else " "
+        mark += "c" if t.number == chosen else " "
+        infeasible = " " if t.feasible else "!"
         lines.append(
-            f"{mark}{t.number:>5} {s.get('style', math.nan):6.3f} {s.get('content', math.nan):7.3f} "
-            f"{s.get('noise', math.nan):5.2f}{infeasible} {cfg.get('network', '?'):<10} {cfg.get('pooling', '?'):<4} "
+            f"{mark}{t.number:>5} {t.score('style'):6.3f} {t.score('content'):7.3f} "
+            f"{t.score('noise'):5.2f}{infeasible} {cfg.get('network', '?'):<10} {cfg.get('pooling', '?'):<4} "
             f"{cfg.get('content_layer', '?'):<13} {_short_layers(cfg)[:26]:<26} "
             f"{t.params.get('style_ratio', math.nan):7.2g} {t.params.get('tv_ratio', math.nan):7.2g} "
             f"{t.params.get('style_scale', math.nan):5.2f}")
@@ -196,17 +186,15 @@ def _studies(args: argparse.Namespace) -> int:
     print(f"{'study':<24} {'done':>5} {'stopped':>7} {'failed':>6} {'running':>7}  {'best (style, content)':<24} chosen")
     for summary in sorted(summaries, key=lambda s: s.study_name):
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
-        c = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "RUNNING": 0}
-        for t in study.get_trials(deepcopy=False):
-            c[t.state.name] = c.get(t.state.name, 0) + 1
+        c = state_counts(study.get_trials(deepcopy=False))
         try:
             n = chosen_or_default(study)
-            s = _scores(next(t for t in study.get_trials(deepcopy=False) if t.number == n))
-            best = f"#{n} ({s.get('style', math.nan):.3f}, {s.get('content', math.nan):.3f})"
-        except (StorageError, StopIteration):
+            t = trial_record(study, n)
+            best = f"#{n} ({t.score('style'):.3f}, {t.score('content'):.3f})"
+        except StorageError:
             best = "-"
-        mine = "" if isinstance(study.user_attrs.get(STUDY_ATTR), dict) else "  (not a tuner study)"
-        chosen = study.user_attrs.get(CHOSEN_ATTR)
+        mine = "" if StudyRecord.from_user_attrs(study.user_attrs) else "  (not a tuner study)"
+        chosen = chosen_trial(study.user_attrs)
         print(f"{summary.study_name:<24} {c['COMPLETE']:>5} {c['PRUNED']:>7} {c['FAIL']:>6} {c['RUNNING']:>7}  "
               f"{best:<24} {'#' + str(chosen) if chosen is not None else '-'}{mine}")
     return 0
@@ -214,16 +202,16 @@ def _studies(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     study = _load(args, args.study)
-    rec = study_record(study)
-    print(f"study {study.study_name}: painting {rec.get('style_file', rec.get('style_name'))} "
-          f"({rec['style_sha256'][:12]}), photos {', '.join(rec['content_names'])} at {rec['proxy_size']} px, "
-          f"{rec['steps']} steps, judge {rec['judge']['name']} v{rec['judge']['version']}")
+    rec = read_record(study)
+    print(f"study {study.study_name}: painting {rec.painting_label} "
+          f"({rec.style_sha256[:12]}), photos {', '.join(rec.content_names)} at {rec.proxy_size} px, "
+          f"{rec.steps} steps, judge {rec.judge.get('name')} v{rec.judge.get('version')}")
     print(_front_table(study, limit=args.limit, include_all=args.all))
     print(_baseline_line(study, rec, args))
     return 0
 
 
-def _baseline_line(study, rec: dict[str, Any], args: argparse.Namespace) -> str:
+def _baseline_line(study, rec: StudyRecord, args: argparse.Namespace) -> str:
     """One line: the off-the-shelf model's scores and how many trials beat it (computed on first view)."""
     from tuner.study import BaselineUnavailable, ensure_baseline, read_baseline
 
@@ -238,38 +226,32 @@ def _baseline_line(study, rec: dict[str, Any], args: argparse.Namespace) -> str:
         except BaselineUnavailable as exc:
             return f"{label}: unavailable ({exc})"
     s = base.scores
-    tradeoff = rec.get("tradeoff")
-    trials = [t for t in _finished(study) if t.user_attrs.get("feasible", True)]
-    beat = [t.number for t in trials if base.beaten_by(_scores(t), tradeoff)]
-    how = "on both scores" if tradeoff is None else f"on style + {tradeoff:g} * content"
-    verdict = (f"{len(beat)} of {len(trials)} feasible trial(s) beat it {how}"
-               + (f" (best: #{min(beat, key=lambda n: _total(next(t for t in trials if t.number == n)))})" if beat else ""))
+    trials = [t for t in _finished(study) if t.feasible]
+    beat = sorted((t for t in trials if base.beaten_by(t.scores, rec.tradeoff)), key=lambda t: t.total)
+    how = "on both scores" if rec.tradeoff is None else f"on style + {rec.tradeoff:g} * content"
+    verdict = f"{len(beat)} of {len(trials)} feasible trial(s) beat it {how}" + (f" (best: #{beat[0].number})" if beat else "")
     noisy = "" if base.feasible else " (too noisy for the judge)"
     return (f"{label}: style {s['style']:.3f}, content {s['content']:.3f}, noise {s['noise']:.2f}{noisy}; {verdict}")
 
 
 def _best_payload(study, number: int) -> dict[str, Any]:
-    t = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
-    if t is None:
-        raise StorageError(f"study {study.study_name!r} has no trial {number}")
-    chosen = study.user_attrs.get(CHOSEN_ATTR)
-    return {"study": study.study_name, "trial": number, "chosen": chosen is not None and int(chosen) == number,
+    t = trial_record(study, number)
+    chosen = chosen_trial(study.user_attrs)
+    return {"study": study.study_name, "trial": number, "chosen": chosen == number,
             "rule": "chosen by a person" if chosen is not None else "smallest style + content among feasible trials",
-            "scores": _scores(t), "feasible": t.user_attrs.get("feasible", True),
-            "artifacts": t.user_attrs.get("artifacts", {}), "style_config": t.user_attrs.get(CONFIG_ATTR)}
+            "scores": t.scores, "feasible": t.feasible, "artifacts": t.artifacts, "style_config": t.style_config}
 
 
 def _best(args: argparse.Namespace) -> int:
     from tuner.reader import trial_config
 
     study = _load(args, args.study)
-    rec = study_record(study)
+    rec = read_record(study)
     finished = _finished(study)
-    if study.user_attrs.get(CHOSEN_ATTR) is None and finished and not any(
-            t.user_attrs.get("feasible", True) for t in finished):
+    if chosen_trial(study.user_attrs) is None and finished and not any(t.feasible for t in finished):
         raise StorageError(
             f"every finished trial of {study.study_name!r} is too noisy for the judge (limit "
-            f"{rec['judge'].get('noise_limit')}); pick one with `tuner choose {study.study_name} TRIAL`")
+            f"{rec.judge.get('noise_limit')}); pick one with `tuner choose {study.study_name} TRIAL`")
     number = chosen_or_default(study)
     config = trial_config(study, number)
     payload = _best_payload(study, number)
@@ -289,7 +271,7 @@ def _choose(args: argparse.Namespace) -> int:
     from tuner.reader import trial_config
 
     study = _load(args, args.study)
-    study_record(study)
+    read_record(study)
     if args.trial.lower() == "none":
         study.set_user_attr(CHOSEN_ATTR, None)
         print(f"{study.study_name}: choice cleared; `tuner best` uses the default rule again")
@@ -298,9 +280,8 @@ def _choose(args: argparse.Namespace) -> int:
         raise StorageError(f"{args.trial!r} is not a trial number; give e.g. 17 (see `tuner show {study.study_name}`)")
     number = int(args.trial)
     trial_config(study, number)  # must exist and have finished
-    t = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
     study.set_user_attr(CHOSEN_ATTR, number)
-    note = "" if t.user_attrs.get("feasible", True) else " (note: the judge found it noisy)"
+    note = "" if trial_record(study, number).feasible else " (note: the judge found it noisy)"
     print(f"{study.study_name}: trial {number} chosen{note}; `tuner best {study.study_name}` and "
           f"`trainer fit --from-study {study.study_name}` now use it")
     return 0
@@ -308,7 +289,7 @@ def _choose(args: argparse.Namespace) -> int:
 
 def add_parsers(sub) -> None:
     """Add the study subcommands to ``tuner``'s subparsers."""
-    from tuner.cliutil import OneLineParser
+    from nst.cliutil import OneLineParser
 
     fmt = argparse.RawDescriptionHelpFormatter
     s = sub.add_parser("search", help="search loss settings for a painting (an Optuna study; resumable)",
@@ -317,27 +298,32 @@ def add_parsers(sub) -> None:
     s.add_argument("--style", required=True, help="the painting")
     s.add_argument("--content", nargs="+", metavar="PHOTO_OR_FOLDER",
                    help="test photos (files or folders); default: photos bundled with scikit-image")
-    s.add_argument("--photos", type=int_in(1, 64, "--photos"), default=3, help="how many test photos to use (default 3)")
-    s.add_argument("--size", type=int_in(32, 1024, "--size"), default=128,
-                   help="proxy size: test photos are cropped to this square (default 128)")
-    s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=50, help="L-BFGS steps per trial (default 50)")
-    s.add_argument("--trials", type=int_in(1, 100000, "--trials"), default=50,
-                   help="run until the study has this many finished trials (default 50)")
-    s.add_argument("--jobs", type=int_in(1, 64, "--jobs"), default=1, help="worker processes (default 1)")
+    d = _search_defaults()
+    s.add_argument("--photos", type=int_in(1, 64, "--photos"), default=d["photos"],
+                   help=f"how many test photos to use (default {d['photos']})")
+    s.add_argument("--size", type=int_in(32, 1024, "--size"), default=d["size"],
+                   help=f"proxy size: test photos are cropped to this square (default {d['size']})")
+    s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=d["steps"],
+                   help=f"L-BFGS steps per trial (default {d['steps']})")
+    s.add_argument("--trials", type=int_in(1, 100000, "--trials"), default=d["trials"],
+                   help=f"run until the study has this many finished trials (default {d['trials']})")
+    s.add_argument("--jobs", type=int_in(1, 64, "--jobs"), default=d["jobs"], help=f"worker processes (default {d['jobs']})")
     s.add_argument("--study", help="study name (default: the painting's file name without extension)")
     _storage_args(s)
     s.add_argument("--tradeoff", type=float_in(0.0, 100.0, "--tradeoff"),
                    help="one objective instead of two: minimise style + X * content")
     s.add_argument("--networks", help="comma-separated loss networks to search (default: every pretrained one available)")
-    s.add_argument("--judge-network", default="magenta",
-                   help="style network of the judge (default magenta: Magenta's style predictor, which no trial "
-                        "optimises through; a loss network such as vgg16_hed cross-checks; tiny for tests)")
-    s.add_argument("--noise-limit", type=float_in(0.5, 100.0, "--noise-limit"), default=1.5,
-                   help="judge's speckle limit: results noisier than this are infeasible (default 1.5; see docs/judge.md)")
+    s.add_argument("--judge-network", default=d["judge_network"],
+                   help=f"style network of the judge (default {d['judge_network']}: Magenta's style predictor, which no "
+                        "trial optimises through; a loss network such as vgg16_hed cross-checks)")
+    s.add_argument("--noise-limit", type=float_in(0.5, 100.0, "--noise-limit"), default=d["noise_limit"],
+                   help=f"judge's speckle limit: results noisier than this are infeasible (default {d['noise_limit']:g}; "
+                        "see docs/judge.md)")
     s.add_argument("--seed", type=int, help="sampler seed, for a reproducible search")
     s.add_argument("--no-early-stop", action="store_true", help="run every trial to the end")
-    s.add_argument("--heartbeat", type=int_in(1, 3600, "--heartbeat"), default=10,
-                   help="seconds between a running trial's heartbeats; a killed worker's trial is re-run after 4 (default 10)")
+    s.add_argument("--heartbeat", type=int_in(1, 3600, "--heartbeat"), default=d["heartbeat"],
+                   help="seconds between a running trial's heartbeats; a killed worker's trial is re-run after 4 "
+                        f"(default {d['heartbeat']})")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar (one line per trial only)")
     s.set_defaults(func=_search)
 

@@ -33,20 +33,17 @@ def demo_args() -> list[str]:
 
 def export_front(url: str, study_name: str, folder: Path) -> list[Path]:
     """Copy the contact sheet of every Pareto-front trial to ``folder``; returns the files."""
-    from tuner.commands import _front
+    from nst.files import write_atomic
     from tuner.reader import load_study, open_storage, read_artifact
+    from tuner.records import SHEET, pareto_front
 
     study = load_study(open_storage(url), study_name)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for t in _front(study, include_all=False):
-        sheet = (t.user_attrs.get("artifacts") or {}).get("sheet")
+    for t in pareto_front(study):
+        sheet = t.artifacts.get(SHEET)
         if sheet:
-            path = folder / f"{study_name}-trial{t.number}.png"
-            tmp = path.with_suffix(".png.tmp")
-            tmp.write_bytes(read_artifact(url, sheet))
-            tmp.replace(path)
-            out.append(path)
+            out.append(write_atomic(folder / f"{study_name}-trial{t.number}.png", read_artifact(url, sheet)))
     return out
 
 

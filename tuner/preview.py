@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from tuner.cliutil import float_in, int_in
+from nst.cliutil import float_in, int_in
 
 PREVIEW_EPILOG = """\
 examples:

@@ -1,34 +1,10 @@
 """The public, read-mostly view of what the tuner stores: the contract with trainer and dashboard.
 
 Everything here goes through Optuna's public API (never its tables), so it works on any
-storage Optuna supports: SQLite by default, PostgreSQL for several machines.
-
-What a study holds
-------------------
-Study user attribute ``styletune`` (a JSON object)::
-
-    {"version": 1,
-     "style_name": "monet", "style_sha256": "...", "style_artifact": "<artifact id>",
-     "content_names": ["astronaut", ...], "content_artifacts": {"astronaut": "<id>", ...},
-     "proxy_size": 128, "steps": 60, "judge": {...}, "objectives": ["style", "content"],
-     "tradeoff": null}
-
-Study user attribute ``chosen_trial``: the trial number a person picked (``tuner choose``
-or the dashboard's button), absent until someone picks.
-
-Each finished trial has user attributes ``style_config`` (the StyleConfig as a JSON
-object), ``scores`` (``{"style", "content", "noise"}``), ``loss_curve`` (list of floats)
-and ``artifacts`` (``{"sheet": id, "<content name>": id, ...}``: PNG images).
-``tuner search`` also writes, for display: ``feasible`` (noise within the judge's limit;
-the noise is also an Optuna constraint), ``checkpoints`` (``{step: [style, content,
-noise]}`` judged mid-run), ``seconds``, ``iterations``, ``per_photo``, ``score_parts``,
-``recipe`` (on the seeded trials); a stopped (PRUNED) trial ``pruned_at`` and
-``prune_reason``; a FAIL trial ``fail_reason``. The study record also holds
-``content_sha256``, ``networks``, ``skipped_networks``, ``space`` (the search space's
-calibration), ``early_stop`` and ``seed``.
-
-Artifacts live in an Optuna ``FileSystemArtifactStore``: for a SQLite URL, the folder
-``artifacts/`` beside the database file; otherwise the folder given by ``--artifacts``.
+storage Optuna supports: SQLite by default, PostgreSQL for several machines. What a study
+and its trials hold is defined as types in :mod:`tuner.records` (``StudyRecord``,
+``TrialRecord``); this module finds studies, resolves which trial to train and reads
+artifacts.
 """
 
 from __future__ import annotations
@@ -44,14 +20,19 @@ import numpy as np
 
 from nst.config import StyleConfig
 from nst.errors import StyletuneError
+from tuner.records import (  # noqa: F401 - the attribute names, re-exported for the tuner's writers
+    ARTIFACTS_ATTR,
+    CHOSEN_ATTR,
+    CONFIG_ATTR,
+    CURVE_ATTR,
+    SCORES_ATTR,
+    STUDY_ATTR,
+    StudyRecord,
+    TrialRecord,
+    chosen_trial,
+)
 
 DEFAULT_STORAGE = "sqlite:///studies/studies.db"
-STUDY_ATTR = "styletune"
-CHOSEN_ATTR = "chosen_trial"
-CONFIG_ATTR = "style_config"
-SCORES_ATTR = "scores"
-ARTIFACTS_ATTR = "artifacts"
-CURVE_ATTR = "loss_curve"
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -227,13 +208,22 @@ class Resolved:
     config: StyleConfig
     style_image: np.ndarray
     style_sha256: str
-    record: dict[str, Any]
+    record: StudyRecord
 
 
 def study_record(study) -> dict[str, Any]:
+    """The study's record as stored (a JSON object), for code that extends it; readers use :func:`read_record`."""
     rec = study.user_attrs.get(STUDY_ATTR)
     if not isinstance(rec, dict):
         raise StorageError(f"study {study.study_name!r} was not made by `tuner search` (no {STUDY_ATTR} record)")
+    return rec
+
+
+def read_record(study) -> StudyRecord:
+    """The study's :class:`~tuner.records.StudyRecord`; a one-line error for a study ``tuner search`` did not make."""
+    study_record(study)
+    rec = StudyRecord.from_user_attrs(study.user_attrs)
+    assert rec is not None
     return rec
 
 
@@ -269,35 +259,34 @@ def default_trial(study) -> int:
     """
     import optuna
 
-    best: tuple[float, int] | None = None
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        scores = t.user_attrs.get(SCORES_ATTR)
-        if not isinstance(scores, dict) or not t.user_attrs.get(CONFIG_ATTR):
-            continue
-        if t.user_attrs.get("feasible", True) is False:
-            continue
-        total = float(scores.get("style", 1.0)) + float(scores.get("content", 1.0))
-        if best is None or total < best[0]:
-            best = (total, t.number)
-    if best is None:
+    candidates = [r for r in map(TrialRecord.from_trial,
+                                 study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+                  if r.scored and r.style_config and r.feasible]
+    if not candidates:
         raise StorageError(f"study {study.study_name!r} has no finished trial yet; let `tuner search` run longer")
-    return best[1]
+    return min(candidates, key=lambda r: (r.total, r.number)).number
 
 
 def chosen_or_default(study) -> int:
-    chosen = study.user_attrs.get(CHOSEN_ATTR)
-    return int(chosen) if chosen is not None else default_trial(study)
+    chosen = chosen_trial(study.user_attrs)
+    return chosen if chosen is not None else default_trial(study)
+
+
+def trial_record(study, number: int) -> TrialRecord:
+    """Trial ``number`` of ``study`` as a :class:`~tuner.records.TrialRecord`; a one-line error if there is none."""
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is None:
+        raise StorageError(f"study {study.study_name!r} has no trial {number}; "
+                           f"`tuner show {study.study_name} --all` lists its finished trials")
+    return TrialRecord.from_trial(trial)
 
 
 def trial_config(study, number: int) -> StyleConfig:
-    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-    if not trials:
-        raise StorageError(f"study {study.study_name!r} has no trial {number}; "
-                           f"`tuner show {study.study_name} --all` lists its finished trials")
-    cfg = trials[0].user_attrs.get(CONFIG_ATTR)
-    if not cfg or trials[0].state.name != "COMPLETE":
-        raise StorageError(f"trial {number} of {study.study_name!r} did not finish ({trials[0].state.name}); pick a finished one")
-    return StyleConfig.from_dict(cfg)
+    """The StyleConfig of finished trial ``number``; a one-line error for one that did not finish."""
+    rec = trial_record(study, number)
+    if not rec.style_config or rec.state != "COMPLETE":
+        raise StorageError(f"trial {number} of {study.study_name!r} did not finish ({rec.state}); pick a finished one")
+    return StyleConfig.from_dict(rec.style_config)
 
 
 def read_artifact(url: str, artifact_id: str, artifacts: str | os.PathLike[str] | None = None) -> bytes:
@@ -343,13 +332,15 @@ def resolve(spec: str, url: str = DEFAULT_STORAGE, artifacts: str | os.PathLike[
     else:
         name, number = spec, None
     study = load_study(storage, name)
-    rec = study_record(study)
+    rec = read_record(study)
     if number is None:
         number = chosen_or_default(study)
     config = trial_config(study, number)
-    data = read_artifact(url, rec["style_artifact"], artifacts)
+    if rec.style_artifact is None:
+        raise StorageError(f"study {name!r} has no stored painting; its record is incomplete")
+    data = read_artifact(url, rec.style_artifact, artifacts)
     digest = hashlib.sha256(data).hexdigest()
-    if digest != rec["style_sha256"]:
+    if digest != rec.style_sha256:
         raise StorageError(f"the stored painting of {name!r} does not match its recorded hash; the artifact store was altered")
     from PIL import Image
 

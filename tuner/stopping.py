@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-CHECKPOINTS_ATTR = "checkpoints"
+from tuner.records import CHECKPOINTS_ATTR  # noqa: F401 - the objective writes checkpoints under this name
 
 
 @dataclass(frozen=True)

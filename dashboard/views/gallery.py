@@ -16,7 +16,7 @@ df, info = ui.study_tables(cfg.storage, name)
 rec = info.record
 st.title(f"Gallery: {name}")
 done = df[df["state"] == "COMPLETE"]
-if done.empty or not rec:
+if done.empty or rec is None:
     st.info("No finished trials with images yet.")
     st.stop()
 
@@ -24,7 +24,7 @@ labels = {int(r["number"]): data.trial_label(r) for _, r in done.iterrows()}
 numbers = list(labels)
 base, why = ui.baseline(cfg, name, info)
 if base is not None:
-    verdict = data.baseline_verdict(df, base, rec.get("tradeoff"))
+    verdict = data.baseline_verdict(df, base, rec.tradeoff)
     s = base.scores
     labels[data.BASELINE] = f"{data.BASELINE_LABEL} · style {s['style']:.3f} · content {s['content']:.3f}"
     st.caption(f"The off-the-shelf column is Magenta's arbitrary network (no training, no search), scored by the same "

@@ -6,15 +6,15 @@ import json
 
 import streamlit as st
 
-from dashboard import data, figures, ui
-from tuner.reader import StorageError, load_study
+from dashboard import figures, training, ui
+from tuner.reader import StorageError, load_study, trial_record
 
 cfg = ui.settings()
 st.title("Training runs")
 runs_dir = cfg.runs_dir
 live = st.toggle("Live", value=True, help=f"re-read the run folder every {ui.REFRESH_S} s while it trains")
 
-table = data.list_runs(runs_dir)
+table = training.list_runs(runs_dir)
 if table.empty:
     st.info(f"No training runs in `{runs_dir}` yet. Train the picked trial with `trainer fit --from-study best`.")
     st.stop()
@@ -32,7 +32,7 @@ st.query_params["run"] = run_name
 
 @st.fragment(run_every=ui.REFRESH_S if live else None)
 def run_view(folder) -> None:
-    run = data.load_run(folder)
+    run = training.load_run(folder)
     src = run.source
     bits = [f"**{run.name}**"]
     if src["study"] is not None:
@@ -110,12 +110,9 @@ def _gatys_results(src: dict) -> dict[str, str]:
     if src["study"] is None or src["trial"] is None:
         return {}
     try:
-        study = load_study(ui.storage(cfg.storage), str(src["study"]))
+        return trial_record(load_study(ui.storage(cfg.storage), str(src["study"])), src["trial"]).photo_artifacts
     except StorageError:
         return {}
-    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == src["trial"]), None)
-    arts = trial.user_attrs.get("artifacts") if trial else None
-    return {k: v for k, v in (arts or {}).items() if k != "sheet" and isinstance(v, str)}
 
 
 run_view(runs_dir / run_name)

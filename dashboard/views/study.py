@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import data, figures, ui
 from dashboard.components import hover_preview
+from tuner.records import state_counts
 
 cfg = ui.settings()
 name = ui.current_study(cfg)
@@ -19,21 +20,20 @@ rec = info.record
 head, paint = st.columns([4, 1])
 with head:
     st.title(f"Study {name}")
-    if rec:
+    if rec is not None:
         st.markdown(
-            f"painting **{rec.get('style_name', '?')}** · {len(rec.get('content_names') or [])} test photo(s) · "
-            f"{rec.get('proxy_size', '?')} px proxy · {rec.get('steps', '?')} steps · objectives "
-            f"{', '.join(rec.get('objectives') or [])}"
+            f"painting **{rec.style_name or '?'}** · {len(rec.content_names)} test photo(s) · "
+            f"{rec.proxy_size or '?'} px proxy · {rec.steps or '?'} steps · objectives {', '.join(rec.objectives)}"
         )
     else:
         st.warning("This study was not made by `tuner search` (it has no styletune record); images are unavailable.")
-    counts = df["state"].value_counts()
-    st.markdown(" ".join(f":{c}-badge[{counts.get(s, 0)} {s.lower()}]" for s, c in
+    counts = state_counts(df["state"])
+    st.markdown(" ".join(f":{c}-badge[{counts[s]} {s.lower()}]" for s, c in
                          (("COMPLETE", "blue"), ("PRUNED", "gray"), ("FAIL", "red"), ("RUNNING", "orange"))))
     if info.training_pick is not None:
         st.markdown(f"training pick: **trial {info.training_pick}** ({info.pick_reason})")
 with paint:
-    ui.show_artifact(cfg, rec.get("style_artifact"), caption="painting", missing="")
+    ui.show_artifact(cfg, rec.style_artifact if rec else None, caption="painting", missing="")
 
 
 @st.fragment(run_every=ui.REFRESH_S)
@@ -58,7 +58,7 @@ pareto_tab, table_tab, history_tab, importance_tab, parallel_tab = st.tabs(
 with pareto_tab:
     st.caption("Hover a point to see that trial's contact sheet; click it to open the trial.")
     base, why = ui.baseline(cfg, name, info)
-    verdict = data.baseline_verdict(df, base, rec.get("tradeoff")) if base is not None else None
+    verdict = data.baseline_verdict(df, base, rec.tradeoff if rec else None) if base is not None else None
     event = st.plotly_chart(figures.pareto_figure(df, chosen=info.chosen, baseline=base.scores if base else None,
                                                   baseline_note=verdict["text"] if verdict else ""),
                             key="pareto", on_select="rerun", selection_mode="points", width="stretch")

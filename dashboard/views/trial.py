@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, figures, ui
-from tuner.reader import StorageError, load_study
+from tuner.reader import StorageError, load_study, trial_record
 
 cfg = ui.settings()
 name = ui.current_study(cfg)
@@ -71,7 +71,7 @@ if arts.get("sheet"):
     else:
         st.caption("contact sheet missing from the artifact store")
 
-photos = [n for n in (info.record.get("content_names") or []) if n in arts]
+photos = [n for n in (info.record.content_names if info.record else ()) if n in arts]
 if photos:
     st.subheader("Results at proxy size")
     cols = st.columns(len(photos))
@@ -82,16 +82,17 @@ if photos:
 left, right = st.columns(2)
 with left:
     st.subheader("Configuration")
-    study = load_study(ui.storage(cfg.storage), name)
-    frozen = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
-    config = frozen.user_attrs.get("style_config") if frozen else None
-    if config:
-        st.code(json.dumps(config, indent=2), language="json")
+    try:
+        trial = trial_record(load_study(ui.storage(cfg.storage), name), number)
+    except StorageError:
+        trial = None
+    if trial is not None and trial.style_config:
+        st.code(json.dumps(trial.style_config, indent=2), language="json")
     else:
         st.caption("no configuration recorded (the trial did not finish)")
-    if frozen and frozen.params:
+    if trial is not None and trial.params:
         st.caption("search parameters")
-        st.json(frozen.params, expanded=False)
+        st.json(trial.params, expanded=False)
 with right:
     st.plotly_chart(figures.loss_curve_figure(row["curve"]), key="trial-curve", width="stretch")
     took = f" · took {row['duration_s']:.0f} s" if pd.notna(row["duration_s"]) else ""

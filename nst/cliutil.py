@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from nst.errors import StyletuneError, StyletuneNote
 
@@ -24,6 +24,22 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
         raise SystemExit(EXIT_USAGE)
+
+
+class ShownChoices(tuple):
+    """argparse ``choices`` that lists only ``shown`` (in ``--help`` and in errors) but accepts all of ``accepted``.
+
+    The loss networks with random weights (``tiny``, ``random``) exist for the tests'
+    mechanics; a user should never be offered them, yet the tests call the real command.
+    """
+
+    def __new__(cls, shown: Iterable[str], accepted: Iterable[str]):
+        self = super().__new__(cls, tuple(shown))
+        self.accepted = frozenset(accepted) | frozenset(self)
+        return self
+
+    def __contains__(self, value: object) -> bool:
+        return value in self.accepted
 
 
 def int_in(lo: int, hi: int, what: str) -> Callable[[str], int]:
