@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, pictures
 from tuner.reader import StorageError, load_study, read_artifact, sqlite_path
 
 #: Seconds between refreshes of live views, and the lifetime of cached tables.
@@ -127,12 +127,12 @@ def artifact(url: str, artifacts: str | None, artifact_id: str | None) -> bytes 
 @st.cache_data(max_entries=4000, show_spinner=False)
 def thumbnail_uri(url: str, artifacts: str | None, artifact_id: str | None, side: int = 320) -> str | None:
     raw = artifact(url, artifacts, artifact_id)
-    return data.data_uri(data.thumbnail(raw, side)) if raw else None
+    return pictures.data_uri(pictures.thumbnail(raw, side)) if raw else None
 
 
 def image_uri(url: str, artifacts: str | None, artifact_id: str | None) -> str | None:
     raw = artifact(url, artifacts, artifact_id)
-    return data.data_uri(raw) if raw else None
+    return pictures.data_uri(raw) if raw else None
 
 
 def show_artifact(cfg: data.Settings, artifact_id: str | None, caption: str | None = None, width: int | str = "stretch",
@@ -168,7 +168,7 @@ def trial_picker(df: pd.DataFrame, default: int | None, label: str = "Trial") ->
     if df.empty:
         return None
     numbers = [int(n) for n in df["number"]]
-    labels = {int(r["number"]): f"{data.trial_label(r)} · {r['state'].lower()}" for _, r in df.iterrows()}
+    labels = {int(r["number"]): f"{pictures.trial_label(r)} · {r['state'].lower()}" for _, r in df.iterrows()}
     wanted = st.query_params.get("trial")
     wanted_n = int(wanted) if wanted is not None and str(wanted).isdigit() else None
     if wanted_n in numbers and st.session_state.get("trial_pick") != wanted_n:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard import data
+from dashboard import data, pictures
 from tests.studyfactory import make_run, make_study
 from tuner.reader import CHOSEN_ATTR, load_study, open_storage
 
@@ -151,7 +151,7 @@ def test_gallery_grid_and_comparison(app, store):
     _go(app, "gallery")
     df, study = _trials(store)
     info = data.study_info(study)
-    expected = data.default_gallery_trials(df, info.training_pick, 4)
+    expected = pictures.default_gallery_trials(df, info.training_pick, 4)
     assert app.multiselect(key="gallery-trials").value == expected
     # 2 photos x (photo + painting + 4 trials) in the grid, then 2 full-size results to compare.
     assert len(app.image) == 2 * (2 + len(expected)) + 2

@@ -16,7 +16,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from dashboard import data, training
+from dashboard import data, pictures, training
 from tests.studyfactory import make_run, make_study
 from tuner.reader import CHOSEN_ATTR, StorageError, load_study, open_storage, read_artifact
 
@@ -131,23 +131,23 @@ def test_importance_frame(study, tmp_path):
 def test_gallery_defaults_and_rows(study):
     df = data.study_frame(study, chosen=None)
     info = data.study_info(study)
-    picks = data.default_gallery_trials(df, info.training_pick, limit=3)
+    picks = pictures.default_gallery_trials(df, info.training_pick, limit=3)
     assert picks[0] == info.training_pick and len(picks) == 3 and len(set(picks)) == 3
     front = set(df.loc[df["pareto"], "number"])
     assert set(picks[1:]) <= front or len(front) < 3
-    rows = data.gallery_rows(info.record, df, picks + [7])  # 7 is pruned: no image
+    rows = pictures.gallery_rows(info.record, df, picks + [7])  # 7 is pruned: no image
     assert [r["photo"] for r in rows] == ["photo0", "photo1"]
     assert rows[0]["photo_artifact"] == info.record.content_artifacts["photo0"]
     assert rows[0]["results"][7] is None and all(rows[0]["results"][n] for n in picks)
 
 
 def test_point_trial_reads_every_customdata_shape():
-    assert data.point_trial({"customdata": {"0": 4}}) == 4
-    assert data.point_trial({"customdata": [7]}) == 7
-    assert data.point_trial({"customdata": 3.0}) == 3
-    assert data.point_trial({"customdata": None}) is None
-    assert data.point_trial({"customdata": "x"}) is None
-    assert data.point_trial({"x": 1}) is None
+    assert pictures.point_trial({"customdata": {"0": 4}}) == 4
+    assert pictures.point_trial({"customdata": [7]}) == 7
+    assert pictures.point_trial({"customdata": 3.0}) == 3
+    assert pictures.point_trial({"customdata": None}) is None
+    assert pictures.point_trial({"customdata": "x"}) is None
+    assert pictures.point_trial({"x": 1}) is None
 
 
 # --------------------------------------------------------------------------- studies
@@ -191,12 +191,12 @@ def test_studies_frame_lists_every_study_newest_first(tmp_path):
 def test_thumbnail_and_data_uri(study_url, study):
     sheet_id = next(t.user_attrs["artifacts"]["sheet"] for t in study.trials if t.state.name == "COMPLETE")
     png = read_artifact(study_url, sheet_id)
-    assert png[:4] == b"\x89PNG" and data.data_uri(png).startswith("data:image/png;base64,")
-    w, h = data.image_size(png)
-    small = data.thumbnail(png, 40)
-    assert small[:2] == b"\xff\xd8" and max(data.image_size(small)) == 40
-    assert data.data_uri(small).startswith("data:image/jpeg;base64,")
-    assert data.image_size(small)[0] / data.image_size(small)[1] == pytest.approx(w / h, rel=0.1)
+    assert png[:4] == b"\x89PNG" and pictures.data_uri(png).startswith("data:image/png;base64,")
+    w, h = pictures.image_size(png)
+    small = pictures.thumbnail(png, 40)
+    assert small[:2] == b"\xff\xd8" and max(pictures.image_size(small)) == 40
+    assert pictures.data_uri(small).startswith("data:image/jpeg;base64,")
+    assert pictures.image_size(small)[0] / pictures.image_size(small)[1] == pytest.approx(w / h, rel=0.1)
 
 
 # --------------------------------------------------------------------------- settings
@@ -414,9 +414,9 @@ def test_gallery_rows_carry_the_baseline_as_a_comparable_result(study):
     base = Baseline(scores={"style": 0.5, "content": 0.5, "noise": 1.0}, per_photo={}, artifacts=ids, feasible=True,
                     side=384, seconds=1.0)
     first = int(df[df["state"] == "COMPLETE"]["number"].iloc[0])
-    rows = data.gallery_rows(rec, df, [data.BASELINE, first], base)
+    rows = pictures.gallery_rows(rec, df, [data.BASELINE, first], base)
     for row in rows:
         assert row["baseline_artifact"] == ids[row["photo"]]
         assert row["results"][data.BASELINE] == ids[row["photo"]]
         assert row["results"][first] is not None
-    assert all(r["baseline_artifact"] is None for r in data.gallery_rows(rec, df, [first]))
+    assert all(r["baseline_artifact"] is None for r in pictures.gallery_rows(rec, df, [first]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, pictures, ui
 from dashboard.components import before_after
 
 cfg = ui.settings()
@@ -20,7 +20,7 @@ if done.empty or rec is None:
     st.info("No finished trials with images yet.")
     st.stop()
 
-labels = {int(r["number"]): data.trial_label(r) for _, r in done.iterrows()}
+labels = {int(r["number"]): pictures.trial_label(r) for _, r in done.iterrows()}
 numbers = list(labels)
 base, why = ui.baseline(cfg, name, info)
 if base is not None:
@@ -31,13 +31,13 @@ if base is not None:
                f"judge: style {s['style']:.3f}, content {s['content']:.3f}. {verdict['text']}.")
 else:
     st.caption(f"Off-the-shelf baseline unavailable: {why}")
-picked = st.multiselect("Trials", numbers, default=data.default_gallery_trials(df, info.training_pick, 4),
+picked = st.multiselect("Trials", numbers, default=pictures.default_gallery_trials(df, info.training_pick, 4),
                         format_func=lambda n: labels[n] + (" ★" if n == info.chosen else ""), key="gallery-trials",
                         max_selections=8,
                         help="starts with the training pick and the best of the Pareto front")
 
 extra = 1 if base is not None else 0
-for entry in data.gallery_rows(rec, df, picked, base):
+for entry in pictures.gallery_rows(rec, df, picked, base):
     st.subheader(entry["photo"])
     cols = st.columns(2 + extra + len(picked))
     with cols[0]:
@@ -55,7 +55,7 @@ for entry in data.gallery_rows(rec, df, picked, base):
 
 st.divider()
 st.header("Compare at full size")
-photo_names = [e["photo"] for e in data.gallery_rows(rec, df, [])]
+photo_names = [e["photo"] for e in pictures.gallery_rows(rec, df, [])]
 c1, c2 = st.columns([1, 3])
 photo = c1.selectbox("Photo", photo_names, key="compare-photo")
 options = ([data.BASELINE] if base is not None else []) + numbers
@@ -70,7 +70,7 @@ def short(n: int) -> str:
 if len(compare) < 2:
     st.caption("Pick at least two trials.")
 else:
-    row = next(e for e in data.gallery_rows(rec, df, compare, base) if e["photo"] == photo)
+    row = next(e for e in pictures.gallery_rows(rec, df, compare, base) if e["photo"] == photo)
     cols = st.columns(len(compare))
     for col, n in zip(cols, compare, strict=True):
         with col:
@@ -83,5 +83,5 @@ else:
             st.subheader("Before / after")
             st.caption(f"Drag across the picture: {short(a)} on the left of the divider, {short(b)} on the right.")
             raw = ui.artifact(cfg.storage, cfg.artifacts, row["results"].get(a))
-            width = max(480, min(900, data.image_size(raw)[0] * 4)) if raw else 640
+            width = max(480, min(900, pictures.image_size(raw)[0] * 4)) if raw else 640
             before_after(left, right, short(a), short(b), width=width, key=f"ba-{photo}-{a}-{b}")

@@ -6,7 +6,7 @@ import importlib.util
 
 import streamlit as st
 
-from dashboard import data, figures, ui
+from dashboard import data, figures, pictures, ui
 from dashboard.components import hover_preview
 from tuner.records import state_counts
 
@@ -67,7 +67,7 @@ with pareto_tab:
               for r in df[df["state"] == "COMPLETE"].itertuples() if isinstance(r.sheet, str)}
     hover_preview("pareto", {k: v for k, v in sheets.items() if v}, width=360)
     points = event.selection.points if event and event.selection else []
-    number = data.point_trial(points[0]) if points else None
+    number = pictures.point_trial(points[0]) if points else None
     if number is not None:
         ui.open_trial(name, number)
 

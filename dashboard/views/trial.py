@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, ui
+from dashboard import data, figures, pictures, ui
 from tuner.reader import StorageError, load_study, trial_record
 
 cfg = ui.settings()
@@ -67,7 +67,7 @@ if arts.get("sheet"):
     sheet = ui.artifact(cfg.storage, cfg.artifacts, arts.get("sheet"))
     if sheet:
         # Proxy-sized cells are small: draw the sheet at twice its size, within the page.
-        st.image(sheet, width=min(1000, 2 * data.image_size(sheet)[0]))
+        st.image(sheet, width=min(1000, 2 * pictures.image_size(sheet)[0]))
     else:
         st.caption("contact sheet missing from the artifact store")
 

@@ -1,0 +1,108 @@
+"""What the gallery and the pickers show: which trials first, each photo's results side by side, labels, images.
+
+Plain data and bytes, no Streamlit (like :mod:`dashboard.data`, whose trials table these
+functions read).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from dashboard.data import BASELINE
+from tuner.records import StudyRecord, finite
+from tuner.study import Baseline
+
+
+def default_gallery_trials(df: pd.DataFrame, chosen: int | None, limit: int = 4) -> list[int]:
+    """The trials shown first in the gallery: the pick, then the Pareto front by style + content."""
+    done = df[(df["state"] == "COMPLETE") & df["style"].notna()].copy()
+    done["sum"] = done["style"] + done["content"]
+    order = [chosen] if chosen is not None and chosen in set(done["number"]) else []
+    front = done[done["pareto"]].sort_values("sum")["number"].tolist()
+    rest = done[~done["pareto"]].sort_values("sum")["number"].tolist()
+    for n in front + rest:
+        if n not in order:
+            order.append(int(n))
+    return order[:limit]
+
+
+def gallery_rows(record: StudyRecord, df: pd.DataFrame, numbers: Sequence[int],
+                 baseline: Baseline | None = None) -> list[dict[str, Any]]:
+    """Per test photo: its artifact, the painting's, the baseline's and each selected trial's result (or None).
+
+    :data:`BASELINE` among ``numbers`` stands for the baseline's result, so it can be
+    compared with trials like one.
+    """
+    by_number = {int(r.number): r.artifacts for r in df.itertuples()}
+    if baseline is not None:
+        by_number[BASELINE] = baseline.artifacts
+    content_ids = record.content_artifacts
+    rows = []
+    for name in record.content_names or list(content_ids):
+        rows.append({
+            "photo": name,
+            "photo_artifact": content_ids.get(name),
+            "painting_artifact": record.style_artifact,
+            "baseline_artifact": baseline.artifacts.get(name) if baseline is not None else None,
+            "results": {int(n): (by_number.get(int(n)) or {}).get(name) for n in numbers},
+        })
+    return rows
+
+
+def point_trial(point: Mapping[str, Any]) -> int | None:
+    """The trial number carried in a clicked point's ``customdata`` (see figures.pareto_figure).
+
+    Streamlit hands ``customdata`` back as a list, a scalar, or (for a row of a 2-D array)
+    a dict keyed by column index such as ``{"0": 12}``; all three are accepted.
+    """
+    custom = point.get("customdata") if isinstance(point, Mapping) else None
+    if isinstance(custom, Mapping):
+        custom = custom.get("0", next(iter(custom.values()), None))
+    elif isinstance(custom, (list, tuple)):
+        custom = custom[0] if custom else None
+    if isinstance(custom, bool) or not finite(custom) or float(custom) != int(float(custom)):
+        return None
+    return int(float(custom))
+
+
+def trial_label(row: Mapping[str, Any]) -> str:
+    """``#12 · style 0.31 · content 0.22 · vgg16_hed`` for pickers and captions."""
+    bits = [f"#{int(row['number'])}"]
+    if finite(row.get("style")):
+        bits.append(f"style {float(row['style']):.3f}")
+    if finite(row.get("content")):
+        bits.append(f"content {float(row['content']):.3f}")
+    if isinstance(row.get("network"), str) and row["network"]:
+        bits.append(row["network"])
+    return " · ".join(bits)
+
+
+def thumbnail(png: bytes, max_side: int = 240, fmt: str = "JPEG") -> bytes:
+    """A small re-encoded copy of an image (hover previews and table thumbnails stay light)."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(png)) as im:
+        im = im.convert("RGB")
+        im.thumbnail((max_side, max_side))
+        out = io.BytesIO()
+        im.save(out, format=fmt, quality=85)
+    return out.getvalue()
+
+
+def data_uri(data: bytes, mime: str | None = None) -> str:
+    """``data:image/...;base64,`` URL, for images inside tables, hover previews and components."""
+    if mime is None:
+        mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def image_size(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return im.size
