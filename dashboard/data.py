@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from tuner.liveness import live_running
 from tuner.reader import DEFAULT_STORAGE, StorageError, default_trial, sqlite_path, trial_config
 from tuner.records import (
     CHOSEN_ATTR,
@@ -46,9 +47,6 @@ CONFIG_COLUMNS = ("network", "pooling", "content_layer", "content_weight", "styl
 #: The gallery's stand-in trial number for the off-the-shelf baseline (trial numbers start at 0).
 BASELINE = -1
 BASELINE_LABEL = "off-the-shelf (Magenta, no training)"
-#: A study with RUNNING trials counts as live only if something happened this recently;
-#: older RUNNING trials are leftovers of a search that was killed without a heartbeat.
-LIVE_WINDOW_S = 15 * 60
 
 
 # --------------------------------------------------------------------------- settings
@@ -114,11 +112,6 @@ def _last_update(trials: Iterable[Any], fallback: datetime | None = None) -> dat
     return max(stamps) if stamps else None
 
 
-def _now_like(stamp: datetime) -> datetime:
-    """Now, in the same naive/aware flavour as ``stamp`` (Optuna stores naive local times)."""
-    return datetime.now(stamp.tzinfo) if stamp.tzinfo else datetime.now()
-
-
 def study_row(study_name: str, user_attrs: Mapping[str, Any], trials: Sequence[Any],
               started: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
     """One line of the studies overview, from a study's attributes and its (frozen) trials."""
@@ -127,10 +120,7 @@ def study_row(study_name: str, user_attrs: Mapping[str, Any], trials: Sequence[A
     scored = [r.scores for r in map(TrialRecord.from_trial, trials) if r.state == "COMPLETE"]
     best = {k: min((s[k] for s in scored if k in s), default=math.nan) for k in SCORES}
     last = _last_update(trials, started)
-    live = False
-    if counts["RUNNING"] and last is not None:
-        now = now or _now_like(last)
-        live = (now - last).total_seconds() < LIVE_WINDOW_S
+    live = bool(live_running(trials, now))  # RUNNING trials of a killed search stop counting (tuner.liveness)
     return {
         "study": study_name,
         "painting": record.style_name if record else "",

@@ -8,6 +8,9 @@ The fast tests pin down, deterministically, the crash windows the chaos runs exp
   recipes were queued: the next run must queue the missing ones;
 * a worker killed after ``study.ask()`` marked a trial RUNNING but before Optuna's first
   heartbeat: the trial must still be failed and re-run, not wait forever;
+* a worker SIGKILLed mid-trial: once its heartbeats have been missing for the grace
+  period, another worker fails the trial and runs a copy that carries none of the dead
+  attempt's attributes (slow: the killed worker is a real process);
 * a study resumed with ``--seed``: the new process must not replay the parameters the
   seeded sampler drew in the first process;
 * an exception in the middle of writing an artifact or a checkpoint leaves neither a
@@ -133,6 +136,73 @@ def test_a_trial_orphaned_before_its_first_heartbeat_is_failed_and_run_again(tmp
     assert rerun[0].params == study.trials[0].system_attrs["fixed_params"]
     done = [t.user_attrs.get("recipe") for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(done) == sorted(RECIPES)  # no recipe lost, none twice
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_has_its_trial_rerun_clean_by_another_worker_after_the_grace_period(tmp_path):
+    import dataclasses
+    import datetime as dt
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tuner.objective import Objective
+    from tuner.search import prepare, work
+
+    options = _options(tmp_path, heartbeat=1, steps=60)  # grace period: 4 s
+    cli = [sys.executable, "-m", "tuner.cli", "search", "--style", options.style, "--content", *options.content,
+           "--size", "32", "--steps", "60", "--trials", "3", "--networks", "tiny", "--judge-network", "tiny",
+           "--noise-limit", "10", "--seed", "1", "--no-early-stop", "--heartbeat", "1", "-q",
+           "--storage", options.storage]
+    first = subprocess.Popen(cli, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # trial 0 past its start: parameters drawn, checkpoints and worker pid recorded
+            assert first.poll() is None, f"the first worker exited ({first.returncode}): {first.stderr.read()}"
+            assert time.monotonic() < deadline, "the first worker never got into a trial"
+            try:
+                trials = _study(options).trials
+            except (reader.StorageError, KeyError):
+                trials = []
+            if trials and trials[0].state.name == "RUNNING" and "worker_pid" in trials[0].user_attrs:
+                break
+            time.sleep(0.2)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    killed_at = dt.datetime.now()
+    dead = _study(options).trials[0]
+    assert dead.state.name == "RUNNING" and dead.user_attrs["worker_pid"] == first.pid
+    assert {"style_config", "checkpoints"} <= set(dead.user_attrs)
+
+    class Spy(Objective):  # notes what each trial holds when this worker starts running it
+        def __call__(self, trial):
+            starts[trial.number] = dict(trial.user_attrs)
+            return super().__call__(trial)
+
+    starts: dict[int, dict] = {}
+    second = prepare(options)
+    second.objective = Spy(**{f.name: getattr(second.objective, f.name) for f in dataclasses.fields(Objective)})
+    worker = threading.Thread(target=work, args=(second, 3), daemon=True)
+    worker.start()
+    worker.join(timeout=300)
+    assert not worker.is_alive(), "the second worker never finished the study"
+
+    study = _study(options)
+    assert study.trials[0].state.name == "FAIL"
+    reruns = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(reruns) == 1 and reruns[0].state.name == "COMPLETE"
+    rerun = reruns[0]
+    assert rerun.params == dead.params and rerun.system_attrs["retry_history"] == [0]
+    # Failed only once the heartbeats had been missing for the grace period (SQLite stamps whole seconds).
+    assert rerun.datetime_start >= killed_at + dt.timedelta(seconds=3)
+    # The copy started with nothing of the dead attempt but its recipe label.
+    inherited = starts[rerun.number]
+    assert inherited == {"recipe": dead.user_attrs["recipe"]}, inherited
+    assert rerun.user_attrs["worker_pid"] == os.getpid() != first.pid
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 3 and "RUNNING" not in states and "WAITING" not in states
 
 
 def test_a_seeded_search_resumed_in_a_new_process_does_not_replay_its_parameters(tmp_path):

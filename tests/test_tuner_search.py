@@ -321,6 +321,57 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path):
     assert len(numbers) == len(set(numbers))
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped, does not count)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_jobs_workers_and_the_study_resumes(tmp_path):
+    _files(tmp_path)
+    args = _args(tmp_path, 5, "--jobs", "2", "--heartbeat", "1", steps=60)
+    err = tmp_path / "search.err"
+    with open(err, "w") as fh:
+        proc = subprocess.Popen(_cli(args), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=fh, text=True)
+    try:
+        def both_workers_mid_trial():
+            running = [t for t in _study(tmp_path).trials if t.state.name == "RUNNING"]
+            return len(running) == 2 and all("worker_pid" in t.user_attrs for t in running)
+        _wait_for(both_workers_mid_trial, 300, "two workers mid-trial", proc)
+        workers = {t.user_attrs["worker_pid"] for t in _study(tmp_path).trials if "worker_pid" in t.user_attrs}
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 130, err.read_text()
+    assert "interrupted; resume with: tuner search" in err.read_text()
+    assert "Traceback" not in err.read_text(), err.read_text()
+    assert len(workers) == 2 and not [pid for pid in workers if _alive(pid)], "a worker outlived the search"
+    # Each interrupted trial failed and was queued again at once, with its parameters.
+    study = _study(tmp_path)
+    states = _states(study)
+    assert "RUNNING" not in states
+    interrupted = [t for t in study.trials if t.state.name == "FAIL"]
+    assert 1 <= len(interrupted) <= 2  # (a worker may have been between trials when the signal came)
+    for t in interrupted:
+        copies = [c for c in study.trials if c.system_attrs.get("failed_trial") == t.number]
+        assert len(copies) == 1 and copies[0].state.name == "WAITING" and copies[0].params == t.params
+
+    result = subprocess.run(_cli(args), cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    study = _study(tmp_path)
+    assert 5 <= _finished(study) <= 6 and "RUNNING" not in _states(study)
+    for t in interrupted:
+        reruns = [c.state.name for c in study.trials if c.system_attrs.get("failed_trial") == t.number]
+        assert len(reruns) == 1 and reruns[0] in ("COMPLETE", "PRUNED")
+
+
 def test_demo_runs_a_short_search_of_the_bundled_example_under_its_own_name():
     import tuner.demo as demo
     from tuner.cli import build_parser

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from nst.config import StyleConfig
-from nst.errors import StyletuneError
 from tuner.records import (  # noqa: F401 - the attribute names, re-exported for the tuner's writers
     ARTIFACTS_ATTR,
     CHOSEN_ATTR,
@@ -31,14 +30,9 @@ from tuner.records import (  # noqa: F401 - the attribute names, re-exported for
     TrialRecord,
     chosen_trial,
 )
-
-DEFAULT_STORAGE = "sqlite:///studies/studies.db"
+from tuner.storage import DEFAULT_STORAGE, StorageError, check_url, open_storage, sqlite_path  # noqa: F401 - re-exported
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-
-
-class StorageError(StyletuneError):
-    """A storage URL, study or trial that cannot be used."""
 
 
 def check_name(name: str, what: str = "study name") -> str:
@@ -73,44 +67,6 @@ def safe_name(text: str, fallback: str = "study") -> str:
     return name.lstrip("._-")[:100] or fallback
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL, or None for other back ends."""
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///"):]
-        return Path(path) if path and path != ":memory:" else None
-    return None
-
-
-def check_url(url: str) -> str:
-    """Refuse a storage URL that cannot work, in one line, before anything is created for it.
-
-    Checks the form (``dialect[+driver]://...``), that SQLAlchemy knows the dialect, that
-    its driver is installed and, for a SQLite file, that no file sits where a folder on
-    its path should be. Whether the server answers or the file holds a study is left to
-    :func:`open_storage`.
-    """
-    import sqlalchemy
-
-    if not isinstance(url, str) or "://" not in url:
-        raise StorageError(f"{url!r} is not a storage URL; use e.g. {DEFAULT_STORAGE} or postgresql://user@host/db")
-    try:
-        dialect = sqlalchemy.engine.make_url(url).get_dialect()
-    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        raise StorageError(f"{url!r} is not a valid storage URL ({str(exc).splitlines()[0]})") from None
-    try:
-        dialect.import_dbapi()
-    except ImportError as exc:
-        missing = exc.name or "its driver"
-        raise StorageError(f"{url}: its database driver {missing} is not installed; pip install {missing} "
-                           "(PostgreSQL: pip install 'psycopg[binary]')") from None
-    db = sqlite_path(url)
-    if db is not None:
-        blocker = next((p for p in (db.parent, *db.parent.parents) if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
-            raise StorageError(f"{blocker} is a file, not a folder, so {db} cannot be there; choose another --storage")
-    return url
-
-
 def artifact_dir(url: str, override: str | os.PathLike[str] | None = None) -> Path:
     """Where artifacts of the studies in ``url`` are kept (see module docstring); ``url`` is checked first."""
     check_url(url)
@@ -120,83 +76,6 @@ def artifact_dir(url: str, override: str | os.PathLike[str] | None = None) -> Pa
     if db is None:
         raise StorageError(f"{url}: not a SQLite file, so give --artifacts DIR for the images")
     return db.parent / "artifacts"
-
-
-def open_storage(url: str = DEFAULT_STORAGE, *, create: bool = False, heartbeat: int | None = None,
-                 stale_trial_callback=None):
-    """An Optuna ``RDBStorage`` for ``url``, with SQLite tuned for concurrent readers and writers.
-
-    SQLite gets a 60 s busy timeout and write-ahead logging, so a dashboard reading while
-    workers write waits briefly instead of failing with "database is locked". Without
-    ``create``, a SQLite URL whose file does not exist is an error (nothing is created
-    by merely looking). ``stale_trial_callback`` (with ``heartbeat``) is Optuna's
-    ``heartbeat_stale_trial_callback``: the tuner passes a retry callback so a trial whose
-    worker died is queued again with the same parameters.
-    """
-    import sqlalchemy
-
-    check_url(url)
-    db = sqlite_path(url)
-    engine_kwargs: dict[str, Any] = {}
-    if db is not None:
-        if not create and not db.exists():
-            raise StorageError(f"{db}: no study database here; run `tuner search` first or pass --storage")
-        if create:
-            try:
-                db.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StorageError(f"cannot create {db.parent} ({exc.strerror}); choose a writable --storage") from None
-            if not os.access(db.parent, os.W_OK):
-                raise StorageError(f"{db.parent} is not writable; fix its permissions or choose another --storage")
-        engine_kwargs = {"connect_args": {"timeout": 60}}
-    try:
-        storage = _rdb_storage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-            grace_period=(heartbeat * 4 if heartbeat else None),
-            failed_trial_callback=None, heartbeat_stale_trial_callback=stale_trial_callback,
-        )
-    except (sqlalchemy.exc.ArgumentError, ValueError) as exc:
-        raise StorageError(f"{url!r} is not a valid storage URL ({str(exc).splitlines()[0]})") from None
-    except sqlalchemy.exc.DatabaseError as exc:
-        reason = str(exc.orig).splitlines()[0]
-        if db is None:
-            raise StorageError(f"{url}: cannot use the database server ({reason}); check that it runs and the URL's "
-                               "host, port, user and database name") from None
-        raise StorageError(f"{url}: cannot open the database ({reason}); point --storage at a study database") from None
-    except ImportError as exc:  # Optuna re-raises a missing driver as a plain ImportError
-        missing = next((e.name for e in (exc, exc.__cause__) if isinstance(e, ModuleNotFoundError) and e.name), None)
-        fix = f"pip install {missing}" if missing else "install the driver the URL names"
-        raise StorageError(f"{url}: its database driver {missing or ''} is not installed; {fix} "
-                           "(PostgreSQL: pip install 'psycopg[binary]')".replace("  ", " ")) from None
-    if db is not None:
-        with storage.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-    return storage
-
-
-def _rdb_storage(url: str, **kwargs: Any):
-    """``optuna.storages.RDBStorage(url, **kwargs)``, retried while another process creates Optuna's tables.
-
-    Processes that open a new database at the same moment (search workers, the dashboard
-    watching for the first study) all run Optuna's ``CREATE TABLE`` statements and stamp
-    its schema version, and all but one fail: a duplicate key in PostgreSQL's catalogue,
-    "table ... already exists" or a duplicate ``alembic_version`` row in SQLite. A moment
-    later the tables exist, so the losers simply try again.
-    """
-    import time
-
-    import optuna
-    import sqlalchemy
-
-    for attempt in range(6):
-        try:
-            return optuna.storages.RDBStorage(url, **kwargs)
-        except sqlalchemy.exc.DatabaseError as exc:
-            racing = isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc.orig)
-            if not racing or attempt == 5:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True)

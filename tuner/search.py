@@ -1,19 +1,22 @@
 """``tuner search``: run (or continue) a study until it has ``--trials`` finished trials.
 
 A *finished* trial is one that completed or was stopped early (pruned); failed trials
-(a NaN loss, an interrupted run) do not count. Workers are processes: with ``--jobs N``
-the command starts N processes on the same study and this process only watches the
-storage and prints progress. Resuming is running the same command again:
+(a NaN loss, an interrupted run) do not count. This module prepares a study (inputs
+checked, study and record created or checked, recipes queued) and prints progress; the
+trials run in :mod:`tuner.workers` (Optuna's ``study.optimize`` with callbacks), in this
+process or, with ``--jobs N``, in N worker processes. Resuming is running the same
+command again:
 
 * finished trials are never redone;
 * a trial whose worker died (kill -9, power loss) stops sending heartbeats; after the
   grace period (4 heartbeats) any worker marks it failed and queues a clean copy with the
-  same parameters (:func:`_retry_stale`), at most ``MAX_RETRY`` times in a row;
-* a trial interrupted by Ctrl-C is marked failed and queued again at once, and the
-  command prints how to resume;
+  same parameters (:class:`tuner.workers.RetryCleanCopy`), at most ``MAX_RETRY`` times in a row;
+* a trial interrupted by Ctrl-C or SIGTERM is marked failed and queued again at once, and
+  the command prints how to resume;
 * the study, its record and the queue of published recipes are created under a lock
-  (:func:`creation_lock`), so processes starting together never queue a recipe twice, and
-  a run killed before the queue was complete gets it completed by the next run;
+  (:func:`tuner.storage.storage_lock`), so processes starting together never queue a
+  recipe twice, and a run killed before the queue was complete gets it completed by the
+  next run;
 * ``--seed`` is honoured by the process that creates the study; every later process
   reseeds its sampler so it cannot replay parameters already tried.
 
@@ -23,13 +26,9 @@ storage and prints progress. Resuming is running the same command again:
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import sys
-import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,9 @@ from typing import Any
 import numpy as np
 
 from nst.errors import StyletuneError
+from tuner.liveness import live_running
 from tuner.reader import CONFIG_ATTR, SCORES_ATTR, check_name, default_trial, safe_name
-
-#: Stop a worker after this many trials in a row failed: something is wrong beyond one config.
-MAX_CONSECUTIVE_FAILURES = 5
-MAX_RETRY = 3
+from tuner.workers import MAX_CONSECUTIVE_FAILURES, MAX_RETRY, RetryCleanCopy, sigterm_as_interrupt, work  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -79,6 +76,7 @@ class Prepared:
     objective: Any
     skipped: dict[str, str]
     seeded: list[str] = field(default_factory=list)
+    storage: Any = None  # the RDBStorage the study lives in (heartbeats are recorded through it)
 
 
 def study_name_for(style: str) -> str:
@@ -104,9 +102,10 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     from nst.judge import Judge, JudgeSpec
     from nst.judge import available as judge_available
     from tuner.objective import Objective
-    from tuner.reader import artifact_dir, open_storage
+    from tuner.reader import artifact_dir
     from tuner.space import SearchSpace, available_networks, calibrate
     from tuner.stopping import ParetoStopRule, checkpoint_steps
+    from tuner.storage import open_storage, storage_lock
     from tuner.study import atomic_store, content_paths, load_photos, make_record, open_or_create
 
     _quiet_optuna()
@@ -140,9 +139,9 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     # Several processes may start on a new study at once (three terminals, --jobs workers,
     # machines sharing PostgreSQL): creating the tables, the study, its record and the recipe
     # queue happens under a lock, so exactly one of them does it and the others find it done.
-    with creation_lock(options.storage, name):
+    with storage_lock(options.storage, name):
         storage = open_storage(options.storage, create=True, heartbeat=options.heartbeat,
-                               stale_trial_callback=_retry_stale)
+                               stale_trial_callback=RetryCleanCopy())
         study, record, created = open_or_create(
             storage, name, wanted, style_bytes=style_bytes, photos=photos, store=store,
             directions=["minimize"] if single else ["minimize", "minimize"], sampler=sampler, pruner=pruner,
@@ -163,7 +162,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     objective = Objective(study=study, space=space, photos=photos, painting=painting, judge=judge, store=store,
                           steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
                           prune=options.prune)
-    return Prepared(options, study, record, created, objective, skipped, seeded)
+    return Prepared(options, study, record, created, objective, skipped, seeded, storage)
 
 
 def _seed_recipes(study, space) -> list[str]:
@@ -186,87 +185,20 @@ def _seed_recipes(study, space) -> list[str]:
     return lines
 
 
-@contextlib.contextmanager
-def creation_lock(url: str, name: str) -> Iterator[None]:
-    """Hold an exclusive lock, per storage and study name, while a study is opened or created.
-
-    SQLite: ``flock`` on a hidden file beside the database (SQLite is one machine's storage,
-    so a file lock reaches every process that can open it). PostgreSQL and MySQL: a
-    session-level advisory lock on the server, on a connection of its own, taken before
-    Optuna creates its tables (concurrent ``CREATE TABLE`` on a new PostgreSQL database
-    fails). Other back ends: no lock. The operating system or the server releases the lock
-    when its process dies, so a killed run never leaves it held.
-    """
-    import hashlib
-
-    from tuner.reader import sqlite_path
-
-    db = sqlite_path(url)
-    try:
-        import fcntl
-    except ImportError:  # not a POSIX system: no file lock
-        fcntl = None  # type: ignore[assignment]
-    if db is not None and fcntl is not None:
-        db.parent.mkdir(parents=True, exist_ok=True)
-        with open(db.parent / f".{db.name}.lock", "a+b") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-        return
-    dialect = url.split(":", 1)[0].split("+", 1)[0].lower()
-    if db is not None or dialect not in ("postgresql", "postgres", "mysql", "mariadb"):
-        yield
-        return
-    import sqlalchemy
-    from sqlalchemy.pool import NullPool
-
-    key = int.from_bytes(hashlib.sha256(f"styletune-study:{name}".encode()).digest()[:8], "big", signed=True)
-    try:
-        engine = sqlalchemy.create_engine(url, poolclass=NullPool)
-        conn = engine.connect()
-    except Exception:  # noqa: BLE001 - open_storage then reports the bad URL or server in one line
-        conn = None
-    if conn is None:
-        yield
-        return
-    try:
-        if dialect in ("postgresql", "postgres"):
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        else:
-            conn.execute(sqlalchemy.text("SELECT GET_LOCK(:k, 3600)"), {"k": f"styletune-{key}"})
-        yield
-    finally:
-        conn.close()  # ends the session, which releases a session-level lock
-        engine.dispose()
-
-
 # -- counting --------------------------------------------------------------------------
 
 def counts(study) -> dict[str, int]:
     """Trials by state, plus ``finished`` (complete or stopped early) and ``live`` (running, not abandoned).
 
     A running trial normally ends or, if its worker died, turns stale through the heartbeat
-    and is retried. A worker killed in the instant between creating a trial and its first
-    heartbeat leaves a trial that never turns stale; one running for more than ten times
-    the median trial time (and at least ten minutes) is counted as abandoned, so waiting
-    for it cannot stall a search.
+    and is retried; one running for very long counts as abandoned (:mod:`tuner.liveness`),
+    so waiting for it cannot stall a search.
     """
-    import datetime as dt
-    import statistics
+    from tuner.records import state_counts
 
     trials = study.get_trials(deepcopy=False)
-    out = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0, "RUNNING": 0, "WAITING": 0}
-    durations = []
-    for t in trials:
-        out[t.state.name] = out.get(t.state.name, 0) + 1
-        if t.state.name == "COMPLETE" and t.datetime_start and t.datetime_complete:
-            durations.append((t.datetime_complete - t.datetime_start).total_seconds())
-    limit = max(600.0, 10 * statistics.median(durations)) if durations else 600.0
-    now = dt.datetime.now()
-    out["live"] = sum(1 for t in trials if t.state.name == "RUNNING"
-                      and (t.datetime_start is None or (now - t.datetime_start).total_seconds() < limit))
+    out = state_counts(trials)
+    out["live"] = len(live_running(trials))
     out["finished"] = out["COMPLETE"] + out["PRUNED"]
     return out
 
@@ -345,152 +277,6 @@ class Monitor:
         self.bar.close()
 
 
-# -- workers -------------------------------------------------------------------------------
-
-def _requeue(study, number: int | None) -> None:
-    """Queue a copy of an interrupted trial with its parameters.
-
-    The same bookkeeping as Optuna's ``RetryHeartbeatStaleTrialCallback`` (system
-    attributes ``failed_trial`` and ``retry_history``, at most ``MAX_RETRY`` retries), but
-    the copy starts clean: only the parameters, the enqueued ``fixed_params`` and the
-    ``recipe`` label carry over, not the interrupted run's ``fail_reason`` or partial scores.
-    """
-    import optuna
-
-    if number is None:
-        return
-    t = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
-    # A trial stopped before it drew any parameter holds nothing to repeat, unless it was a
-    # queued one (a recipe), whose parameters wait in ``fixed_params``.
-    if t is None or t.state.name != "FAIL" or not (t.params or "fixed_params" in t.system_attrs):
-        return
-    history = [*t.system_attrs.get("retry_history", []), t.number]
-    if len(history) > MAX_RETRY:
-        return
-    system = {"failed_trial": t.system_attrs.get("failed_trial", t.number), "retry_history": history}
-    if "fixed_params" in t.system_attrs:
-        system["fixed_params"] = t.system_attrs["fixed_params"]
-    user = {k: v for k, v in t.user_attrs.items() if k == "recipe"}
-    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=t.params,
-                                              distributions=t.distributions, user_attrs=user, system_attrs=system))
-
-
-def _retry_stale(study, trial) -> None:
-    """Optuna's callback for a trial whose worker stopped sending heartbeats (killed, power cut).
-
-    Optuna marked it failed; queue a clean copy with its parameters (:func:`_requeue`),
-    rather than Optuna's ``RetryHeartbeatStaleTrialCallback``, whose copy also inherits the
-    dead run's user attributes (a ``prune_reason`` of the interrupted attempt would then
-    label the copy's finished result).
-    """
-    _requeue(study, trial.number)
-
-
-def _adopt_orphans(study, grace: float, adopted: set[int]) -> None:
-    """Give a heartbeat to running trials that never had one, so Optuna's stale check can retry them.
-
-    Optuna starts a trial's heartbeat thread only after ``study.ask()`` has marked the trial
-    RUNNING and the sampler has drawn its relative parameters. A worker killed in between
-    leaves a RUNNING trial with no heartbeat at all, which ``fail_stale_trials`` never
-    considers stale: a queued recipe in that state would never run. A trial without the
-    ``worker_pid`` attribute (set as the objective starts) that has been RUNNING longer
-    than the grace period is such an orphan; recording one heartbeat for it makes it stale
-    one grace period later, and then it is failed and re-queued the normal way. A live
-    trial in that state (impossible in practice) would only get a heartbeat it was about
-    to record itself. ``adopted`` remembers the trials this process already gave one, so
-    it does not keep an orphan fresh by heartbeating it on every pass.
-    """
-    import datetime as dt
-
-    import optuna
-
-    storage = study._storage
-    if not hasattr(storage, "record_heartbeat"):
-        return
-    now = dt.datetime.now()
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if "worker_pid" in t.user_attrs or t.datetime_start is None or t._trial_id in adopted:
-            continue
-        if (now - t.datetime_start).total_seconds() > grace:
-            adopted.add(t._trial_id)
-            with contextlib.suppress(Exception):  # another worker recorded it at the same moment
-                storage.record_heartbeat(t._trial_id)
-
-
-def work(prep: Prepared, target: int, monitor: Monitor | None = None) -> None:
-    """Run trials in this process until the study has ``target`` finished trials."""
-    import optuna
-
-    from tuner.objective import TrialFailed
-
-    study, objective = prep.study, prep.objective
-    poll = max(1.0, prep.options.heartbeat / 2)
-    failures = 0
-    last_reason = ""
-
-    def after(study_, frozen) -> None:
-        nonlocal failures, last_reason
-        if frozen.state.name == "FAIL":
-            failures += 1
-            last_reason = frozen.user_attrs.get("fail_reason", "")
-        else:
-            failures = 0
-        if monitor is not None:
-            monitor.poll()
-
-    grace = 4 * prep.options.heartbeat  # open_storage's grace period
-    adopted: set[int] = set()
-    while True:
-        _adopt_orphans(study, grace, adopted)
-        optuna.storages.fail_stale_trials(study)
-        c = counts(study)
-        if c["finished"] >= target:
-            return
-        if c["finished"] + c["live"] >= target and c["WAITING"] == 0:
-            # The last trials are running elsewhere (or their worker died and the
-            # heartbeat grace period has not yet passed): wait instead of overshooting.
-            time.sleep(poll)
-            if monitor is not None:
-                monitor.poll()
-            continue
-        objective.current = None
-        try:
-            study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=[after])
-        except KeyboardInterrupt:
-            _requeue(study, objective.current)
-            raise
-        if failures >= MAX_CONSECUTIVE_FAILURES:
-            raise StyletuneError(f"{failures} trials in a row failed (last: {last_reason}); "
-                                 "check the painting and photos, or try other --networks")
-
-
-def _worker_main(options: SearchOptions, target: int, parent: int) -> int:
-    """Entry point of a ``--jobs`` worker process."""
-    from nst.errors import StyletuneNote
-
-    warnings.simplefilter("ignore", StyletuneNote)  # the parent process has said it already
-    try:
-        if options.threads:
-            os.environ["OMP_NUM_THREADS"] = str(options.threads)
-            import tensorflow as tf
-
-            tf.config.threading.set_intra_op_parallelism_threads(options.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        prep = prepare(options)
-        prep.objective.should_abort = lambda: os.getppid() != parent
-        work(prep, target)
-        return 0
-    except KeyboardInterrupt:
-        return 130
-    except StyletuneError as exc:
-        sys.stderr.write(f"tuner search worker {os.getpid()}: error: {exc}\n")
-        return 2
-
-
-def _child(options: SearchOptions, target: int, parent: int) -> None:
-    raise SystemExit(_worker_main(options, target, parent))
-
-
 def _baseline_line(prep: Prepared, options: SearchOptions) -> str:
     """Compute the study's off-the-shelf reference once, before the first trial, so the dashboard has it from the start."""
     from tuner.study import BaselineUnavailable, ensure_baseline
@@ -525,38 +311,15 @@ def run_search(options: SearchOptions, log=print) -> Prepared:
         return prep
     monitor = Monitor(study, options.trials, options.quiet)
     try:
-        if options.jobs <= 1:
-            work(prep, options.trials, monitor)
-        else:
-            _run_processes(options, study, monitor)
+        with sigterm_as_interrupt():
+            if options.jobs <= 1:
+                work(prep, options.trials, monitor)
+            else:
+                from tuner.workers import run_processes
+
+                run_processes(options, study, monitor)
         monitor.poll()
     finally:
         monitor.close()
     return prep
 
-
-def _run_processes(options: SearchOptions, study, monitor: Monitor) -> None:
-    import multiprocessing as mp
-    import signal
-
-    ctx = mp.get_context("spawn")
-    threads = options.threads or max(1, (os.cpu_count() or 1) // options.jobs)
-    child_opts = SearchOptions(**{**options.__dict__, "threads": threads, "quiet": True})
-    procs = [ctx.Process(target=_child, args=(child_opts, options.trials, os.getpid()), daemon=False)
-             for _ in range(options.jobs)]
-    for p in procs:
-        p.start()
-    try:
-        while any(p.is_alive() for p in procs):
-            time.sleep(1.0)
-            monitor.poll()
-    except KeyboardInterrupt:
-        for p in procs:
-            if p.is_alive() and p.pid:
-                os.kill(p.pid, signal.SIGINT)
-        for p in procs:
-            p.join(timeout=60)
-        raise
-    bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
-    if bad and counts(study)["finished"] < options.trials:
-        raise StyletuneError(f"{len(bad)} worker process(es) stopped with an error (exit {bad[0]}); see the lines above")
