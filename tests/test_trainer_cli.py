@@ -101,13 +101,10 @@ def test_fit_from_study_trains_the_trial_config_with_its_painting(tmp_path, data
 
 
 def test_from_study_best_takes_the_chosen_trial(tmp_path):
-    import argparse
-
-    from trainer.cli import _resolve_source
+    from trainer.source import resolve_source
 
     url, study = make_study(tmp_path / "s" / "studies.db", chosen=1)
-    args = argparse.Namespace(from_study="best", storage=url, artifacts=None, config=None, style=None, preview=None)
-    src = _resolve_source(args)
+    src = resolve_source(from_study="best", storage=url, artifacts=None, config=None, style=None, preview=None)
     assert src["config"] == study["configs"][1][0]
     assert src["source"]["trial"] == 1 and src["source"]["gatys_scores"] == study["configs"][1][1]
     assert np.allclose(load_image(study["painting"]), np.asarray(

@@ -101,49 +101,6 @@ def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _resolve_source(args: argparse.Namespace) -> dict[str, Any]:
-    """Config, painting bytes, source record and preview photos, from a study or a config file."""
-    from nst.config import StyleConfig
-    from nst.errors import StyletuneError
-    from nst.images import bundled_photos, load_image
-    from tuner.reader import safe_name
-
-    if args.from_study:
-        from tuner import reader
-
-        resolved = reader.resolve(args.from_study, args.storage, args.artifacts)
-        rec = resolved.record
-        style_bytes = reader.read_artifact(args.storage, rec.style_artifact, args.artifacts)
-        photos = {}
-        for name, artifact in rec.content_artifacts.items():
-            reader.check_name(name, "test photo name")
-            photos[name] = reader.read_image_artifact(args.storage, artifact, args.artifacts)
-        study = reader.load_study(reader.open_storage(args.storage), resolved.study_name)
-        gatys = reader.trial_record(study, resolved.trial_number).scores
-        source = {"kind": "study", "spec": args.from_study, "study": resolved.study_name,
-                  "trial": resolved.trial_number, "storage": args.storage, "artifacts": args.artifacts,
-                  "style_name": rec.style_name, "style_sha256": resolved.style_sha256,
-                  "judge": rec.judge or None, "proxy_size": rec.proxy_size,
-                  "gatys_scores": gatys or None}
-        return {"config": resolved.config, "style_bytes": style_bytes, "style_suffix": ".png",
-                "source": source, "photos": photos, "default_name": f"{resolved.study_name}-t{resolved.trial_number}"}
-    if not args.config or not args.style:
-        raise StyletuneError("say where the loss comes from: --from-study best|STUDY|STUDY:TRIAL, "
-                             "or --config cfg.json together with --style PAINTING")
-    config = StyleConfig.load(args.config)
-    load_image(args.style)  # refuses a broken painting with a one-line reason
-    style_path = Path(args.style)
-    photo_paths = [Path(p) for p in args.preview] if args.preview else list(bundled_photos().values())
-    photos = {}
-    for p in photo_paths:
-        photos[p.stem] = load_image(p, max_side=1024)
-    source = {"kind": "config", "spec": f"{args.config}|{args.style}", "config_file": str(Path(args.config).resolve()),
-              "style_file": str(style_path.resolve()), "study": None, "trial": None, "storage": None, "judge": None,
-              "gatys_scores": None}
-    return {"config": config, "style_bytes": style_path.read_bytes(), "style_suffix": style_path.suffix or ".png",
-            "source": source, "photos": photos, "default_name": safe_name(style_path.stem, "style")}
-
-
 def _check_resume(info: dict[str, Any], args: argparse.Namespace, explicit: dict[str, Any]) -> None:
     from nst.errors import StyletuneError
 
@@ -204,7 +161,10 @@ def _fit(args: argparse.Namespace) -> int:
             raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
         check_output(runs_dir, folder=True, what="--runs-dir")
         settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
-        src = _resolve_source(args)
+        from trainer.source import resolve_source
+
+        src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
+                             config=args.config, style=args.style, preview=args.preview)
         name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
         run = RunFolder(runs_dir / name)
         if run.path.exists():
