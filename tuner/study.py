@@ -1,26 +1,25 @@
-"""Creating, checking and resuming a study, and writing its artifacts.
+"""Creating, checking and resuming a study, and its off-the-shelf baseline.
 
-The layout follows :mod:`tuner.reader` exactly (that module's docstring is the contract
-with the trainer and the dashboard). This module adds the write side: the study record
-made at creation, the check that a resumed run has the same settings, and an artifact
-store that writes each file atomically.
+What a study stores is defined in :mod:`tuner.records` (the contract with the trainer and
+the dashboard). This module adds the write side: the study record made at creation, the
+check that a resumed run has the same settings, and the baseline. Pictures go through the
+atomic artifact store of :mod:`tuner.artifacts` (re-exported here).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
-import os
 import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
 from nst.errors import StyletuneError
+from tuner.artifacts import AtomicFileSystemArtifactStore, atomic_store, mimetype, png_bytes, upload_bytes  # noqa: F401
 from tuner.reader import STUDY_ATTR, StorageError, artifact_dir, check_name, safe_name
 
 RECORD_VERSION = 1
@@ -40,80 +39,6 @@ class Photo:
     path: Path
     sha256: str
     image: np.ndarray  # the proxy crop, (S, S, 3)
-
-
-class AtomicFileSystemArtifactStore:
-    """Optuna's artifact-store protocol on a folder, writing each file atomically.
-
-    The layout is ``FileSystemArtifactStore``'s (one file per artifact id in the folder),
-    so Optuna's own store reads it; but Optuna's ``write`` opens the final name and copies
-    into it, so a worker killed mid-write would leave a truncated artifact under a real id.
-    Here the bytes go to a temporary name that is renamed once complete.
-    """
-
-    def __init__(self, base_path: str | os.PathLike[str]) -> None:
-        self.base_path = Path(base_path)
-
-    def _path(self, artifact_id: str) -> Path:
-        base = os.path.abspath(self.base_path)
-        path = os.path.abspath(self.base_path / artifact_id)
-        if os.path.isabs(artifact_id) or os.path.commonpath([base, path]) != base:
-            raise ValueError(f"Invalid artifact_id: {artifact_id}")
-        return Path(path)
-
-    def open_reader(self, artifact_id: str) -> BinaryIO:
-        from optuna.artifacts.exceptions import ArtifactNotFound
-
-        try:
-            return open(self._path(artifact_id), "rb")
-        except FileNotFoundError as exc:
-            raise ArtifactNotFound(f"artifact {artifact_id} not found") from exc
-
-    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        from nst.files import atomic_writer
-
-        with atomic_writer(self._path(artifact_id)) as fh:
-            while chunk := content_body.read(1 << 20):
-                fh.write(chunk)
-
-    def remove(self, artifact_id: str) -> None:
-        from optuna.artifacts.exceptions import ArtifactNotFound
-
-        try:
-            os.remove(self._path(artifact_id))
-        except FileNotFoundError as exc:
-            raise ArtifactNotFound(f"artifact {artifact_id} not found") from exc
-
-
-def atomic_store(folder: str | os.PathLike[str]) -> AtomicFileSystemArtifactStore:
-    """The study's artifact store in ``folder`` (created if missing), see :class:`AtomicFileSystemArtifactStore`."""
-    path = Path(folder)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"cannot create artifact folder {path} ({exc.strerror}); pass a writable --artifacts") from None
-    return AtomicFileSystemArtifactStore(path)
-
-
-def upload_bytes(store, study_or_trial, data: bytes, filename: str, mimetype: str, storage=None) -> str:
-    """Upload ``data`` as an artifact named ``filename``; returns its id."""
-    from optuna.artifacts import upload_artifact
-
-    with tempfile.TemporaryDirectory(prefix="styletune-") as tmp:
-        path = Path(tmp) / filename
-        path.write_bytes(data)
-        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=study_or_trial,
-                               storage=storage, mimetype=mimetype)
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    from PIL import Image
-
-    from nst.images import to_uint8
-
-    buf = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def load_photos(paths: dict[str, Path], size: int) -> list[Photo]:
@@ -254,7 +179,7 @@ def open_or_create(storage, name: str, wanted: dict[str, Any], *, style_bytes: b
     uploaded: list[str] = []
     try:
         record["style_artifact"] = upload_bytes(store, study, style_bytes, record["style_file"],
-                                                _mimetype(record["style_file"]))
+                                                mimetype(record["style_file"]))
         uploaded.append(record["style_artifact"])
         record["content_artifacts"] = {}
         for p in photos:
@@ -282,12 +207,6 @@ def _discard_unrecorded(storage, name: str, store, artifact_ids: list[str]) -> N
     for artifact_id in artifact_ids:
         with contextlib.suppress(Exception):
             store.remove(artifact_id)
-
-
-def _mimetype(filename: str) -> str:
-    import mimetypes
-
-    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
 
 
 def artifacts_folder(url: str, override: str | None) -> Path:
