@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     }, rounds=args.rounds)
     total = args.trials + args.trials // 10 + 3
     rows = []
-    for what, label in (("overview", "studies list (studies_frame)"), ("study", "study table (trials_frame)")):
+    for what, label in (("overview", "studies list (studies_frame)"), ("study", "study table (study_frame)")):
         ours, ref = med[f"{what} cached"], med[f"{what} raw"]
         rows.append([label, f"{ours * 1000:.0f}", f"{ref * 1000:.0f}", f"{ref / ours:.1f}x"])
     print(machine_summary())

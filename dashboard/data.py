@@ -88,7 +88,7 @@ def reading_storage(url: str):
     Optuna wraps an RDB storage in a cache that keeps finished trials (they never change)
     and re-reads only unfinished and new ones; ``optuna.load_study`` builds a fresh cache
     on every call, so the dashboard, which re-reads every few seconds, keeps one. On a
-    168-trial study a refresh gets 5-7 times cheaper (``python -m bench.dashboard_refresh``,
+    168-trial study a refresh gets 2-6 times cheaper (``python -m bench.dashboard_refresh``,
     docs/benchmarks.md).
     Attributes of the study itself (``chosen_trial``) are not cached.
     """
