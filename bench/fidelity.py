@@ -118,8 +118,12 @@ def study_judge(record: dict[str, Any], log=print):
         return spec
 
 
-def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, init: str) -> list[np.ndarray]:
-    """The Gatys proxy as the tuner runs it; ``init="magenta"`` starts it from Magenta's result instead of the photo.
+def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, init: str,
+                 proxy: dict[str, Any] | None = None) -> list[np.ndarray]:
+    """The study's proxy as the tuner runs it (``proxy``: the study record's, Gatys when None).
+
+    A network-proxy study (:mod:`trainer.proxy`) renders with the tuned network. For a
+    Gatys study, ``init="magenta"`` starts the pixels from Magenta's result instead of the photo.
 
     The second is the proposal of issue 13: network and proxy then start from the same
     picture (the magenta network at step 0 *is* that picture, at any size), so the
@@ -127,6 +131,11 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
     """
     from nst.gatys import stylize
 
+    if (proxy or {}).get("kind") == "network":
+        from nst.config import PROXY_LR
+        from trainer.proxy import tune_network
+
+        return list(tune_network(batch, painting, config, steps=steps, lr=float(proxy.get("lr", PROXY_LR))).images)
     start = None
     if init == "magenta":
         from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights
@@ -187,6 +196,10 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     study = reader.load_study(reader.open_storage(storage), study_name)
     record = reader.study_record(study)
     names = list(record["content_names"])
+    study_proxy = record.get("proxy") or {"kind": "gatys"}
+    if study_proxy.get("kind") == "network" and proxy_init != "photo":
+        raise SystemExit("--proxy-init is for Gatys studies; this study's proxy is the tuned network")
+    log(f"study proxy: {study_proxy}")
     photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
     painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
     from nst.images import load_image
@@ -213,14 +226,16 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         if proxy_init == "photo":
             row.proxy_images = [reader.read_image_artifact(storage, ids[p], artifacts) for p in names]
         else:
-            row.proxy_images = render_proxy(batch, painting, row.config, int(record.get("steps", 50)), proxy_init)
+            row.proxy_images = render_proxy(batch, painting, row.config, int(record.get("steps", 50)), proxy_init,
+                                            study_proxy)
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
     if default_config is None:
         default_config = StyleConfig()
     if default_config is not False:
         row = Row("default config", default_config)
-        row.proxy_images = render_proxy(batch, painting, default_config, int(record.get("steps", 50)), proxy_init)
+        row.proxy_images = render_proxy(batch, painting, default_config, int(record.get("steps", 50)), proxy_init,
+                                        study_proxy)
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
 

@@ -27,6 +27,14 @@ from nst.lossnets import get_spec
 CONFIG_VERSION = 1
 INITS = ("content", "noise", "mixed")
 
+#: How the tuner renders a trial (``tuner search --proxy``): ``network`` tunes the network the
+#: trainer will train (``trainer.proxy``), ``gatys`` optimises pixels from the photo (``nst.gatys``).
+PROXY_KINDS = ("network", "gatys")
+DEFAULT_PROXY = "network"
+#: Adam's learning rate for the network proxy's normalisation parameters; ``trainer fit``
+#: trains a network-proxy study's trial at the same rate.
+PROXY_LR = 2e-2
+
 
 @dataclass(frozen=True)
 class StyleConfig:

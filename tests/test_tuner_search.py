@@ -383,3 +383,30 @@ def test_demo_runs_a_short_search_of_the_bundled_example_under_its_own_name():
     assert args.storage == reader.DEFAULT_STORAGE
     # Short: the whole demo is a few minutes of proxy runs on 2 cores.
     assert args.trials * args.photos * args.steps * (args.size / 128) ** 2 <= 8 * 2 * 30
+
+
+def test_a_new_study_renders_with_the_network_proxy_and_a_resumed_one_keeps_its_own(tmp_path, capsys):
+    _files(tmp_path)
+    assert main(_args(tmp_path, 1, "--study", "net", steps=3)) == 0
+    assert main(_args(tmp_path, 1, "--study", "pix", "--proxy", "gatys", steps=3)) == 0
+    net, pix = reader.read_record(_study(tmp_path, "net")), reader.read_record(_study(tmp_path, "pix"))
+    assert net.proxy_kind == "network" and net.proxy["lr"] > 0 and pix.proxy_kind == "gatys"
+    capsys.readouterr()
+    assert main(_args(tmp_path, 2, "--study", "pix", steps=3)) == 0  # no --proxy: the study's own
+    assert reader.read_record(_study(tmp_path, "pix")).proxy_kind == "gatys"
+    assert _finished(_study(tmp_path, "pix")) == 2
+    capsys.readouterr()
+    assert main(_args(tmp_path, 3, "--study", "pix", "--proxy", "network", steps=3)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "gatys proxy" in err and "--proxy network" in err
+    assert _finished(_study(tmp_path, "pix")) == 2
+
+
+def test_the_network_proxy_refuses_a_size_it_cannot_take_before_creating_anything(tmp_path, capsys):
+    _files(tmp_path)
+    args = _args(tmp_path, 1, steps=3)
+    args[args.index("--size") + 1] = "34"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "multiple of 4" in err and "--size 32" in err
+    assert not (tmp_path / "studies" / "studies.db").exists()

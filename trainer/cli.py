@@ -150,7 +150,7 @@ def _fit(args: argparse.Namespace) -> int:
         print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info['settings']['steps']} "
               f"(loss from {info['source'].get('spec')})", file=sys.stderr)
     else:
-        from trainer.recipe import choose_recipe, device_summary, settings_for
+        from trainer.recipe import choose_recipe, device_summary, proxy_matched_settings, settings_for
 
         device, gpus = device_summary()
         recipe = choose_recipe(args.recipe, gpus)
@@ -160,11 +160,12 @@ def _fit(args: argparse.Namespace) -> int:
         if not args.data:
             raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
         check_output(runs_dir, folder=True, what="--runs-dir")
-        settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
         from trainer.source import resolve_source
 
         src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
                              config=args.config, style=args.style, preview=args.preview)
+        settings_kw.update(proxy_matched_settings(src["source"].get("proxy"), settings_kw, explicit))
+        settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
         name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
         run = RunFolder(runs_dir / name)
         if run.path.exists():

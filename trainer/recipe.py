@@ -24,6 +24,8 @@ from typing import Any
 CPU_BUDGET_MINUTES = 50.0
 #: Fewer steps than this do not move the pretrained network measurably; we say so instead.
 MIN_STEPS = 50
+#: Steps of a run trained from a network-proxy trial (at the proxy's learning rate).
+PROXY_MATCHED_STEPS = 200
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,31 @@ def choose_recipe(requested: str, gpus: int) -> Recipe:
 def settings_for(recipe: Recipe, explicit: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Defaults, then the recipe's values, then what the user typed (each later one wins)."""
     return {**defaults, **recipe.settings(), **explicit}
+
+
+def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[str, Any],
+                           explicit: Mapping[str, Any]) -> dict[str, Any]:
+    """The values to change so that training lands where the study's network proxy did.
+
+    A network-proxy trial (:mod:`trainer.proxy`) was rendered by tuning the pretrained
+    transformer's normalisation layers with Adam at the study's learning rate. Training
+    that same network the same way, on many photos instead of the test photos, keeps the
+    picture the person chose; so a run that fine-tunes ``magenta``'s normalisation takes
+    the proxy's learning rate and :data:`PROXY_MATCHED_STEPS` steps, unless the user typed
+    them. Other proxies and other networks change nothing.
+    """
+    if not proxy or proxy.get("kind") != "network":
+        return {}
+    if settings.get("arch") != "magenta" or settings.get("tune") != "norm":
+        return {}
+    from nst.config import PROXY_LR
+
+    out: dict[str, Any] = {}
+    if "lr" not in explicit:
+        out["lr"] = float(proxy.get("lr", PROXY_LR))
+    if "steps" not in explicit:
+        out["steps"] = PROXY_MATCHED_STEPS
+    return out
 
 
 def fit_steps_to_budget(steps: int, seconds_per_step: float, budget_minutes: float = CPU_BUDGET_MINUTES) -> int:

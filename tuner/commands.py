@@ -13,6 +13,7 @@ import shlex
 from typing import Any
 
 from nst.cliutil import float_in, int_in
+from nst.config import PROXY_KINDS
 from tuner.reader import (
     DEFAULT_STORAGE,
     StorageError,
@@ -33,8 +34,15 @@ examples:
   tuner search --style examples/monet.jpg --tradeoff 0.5     # one objective: style + 0.5 * content
   tuner search --style examples/monet.jpg --jobs 2 --storage postgresql://me@db/styletune --artifacts /shared/art
 
-budget: one trial is about 3 photos x 50 L-BFGS steps of VGG16 at 128 px (0.21 s per photo
-and step on a 2-core CPU), plus the judge: about 40 s; 50 trials fit in an hour. Hopeless
+proxy: by default a trial is rendered by the network `trainer fit` will train: Magenta's
+pretrained transformer with the painting folded in, its normalisation layers tuned on the
+test photos with the trial's loss (--steps Adam steps). Training that trial later runs the
+same optimisation on many photos, so the network you take home looks like the trial you
+picked (docs/benchmarks.md, fidelity). --proxy gatys renders by optimising the pixels of
+each photo instead (Gatys et al.; stronger strokes that no trained network reproduces).
+
+budget: one trial is about 3 photos x 50 steps of VGG16 at 128 px (0.21 s per photo and
+step on a 2-core CPU), plus the judge: about 40 s; 50 trials fit in an hour. Hopeless
 trials are stopped at a third or two thirds of their steps (--no-early-stop to disable).
 On a GPU, raise the proxy: --size 256 --photos 6 --steps 150 (costs 4x per pixel doubling;
 a GPU does a 256 px step in milliseconds). Results are judged at the proxy size, so keep
@@ -71,7 +79,7 @@ def _storage_args(p: argparse.ArgumentParser) -> None:
 _SEARCH_FLAGS = (("--photos", "photos"), ("--size", "size"), ("--steps", "steps"), ("--trials", "trials"),
                  ("--jobs", "jobs"), ("--study", "study"), ("--storage", "storage"), ("--artifacts", "artifacts"),
                  ("--tradeoff", "tradeoff"), ("--networks", "networks"), ("--judge-network", "judge_network"),
-                 ("--noise-limit", "noise_limit"), ("--seed", "seed"), ("--heartbeat", "heartbeat"))
+                 ("--noise-limit", "noise_limit"), ("--seed", "seed"), ("--heartbeat", "heartbeat"), ("--proxy", "proxy"))
 
 
 def _search_defaults() -> dict[str, Any]:
@@ -106,7 +114,7 @@ def _search(args: argparse.Namespace) -> int:
         size=args.size, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
         storage=args.storage, artifacts=args.artifacts, networks=networks, judge_network=args.judge_network,
         noise_limit=args.noise_limit, tradeoff=args.tradeoff, seed=args.seed, prune=not args.no_early_stop, heartbeat=args.heartbeat,
-        quiet=args.quiet,
+        quiet=args.quiet, proxy=args.proxy,
     )
     args.resume_hint = _resume_hint(options)
     prep = run_search(options)
@@ -293,7 +301,7 @@ def add_parsers(sub) -> None:
 
     fmt = argparse.RawDescriptionHelpFormatter
     s = sub.add_parser("search", help="search loss settings for a painting (an Optuna study; resumable)",
-                       description="Search style-transfer loss settings with cheap Gatys runs, judged by a fixed judge.",
+                       description="Search style-transfer loss settings with cheap proxy renders, judged by a fixed judge.",
                        epilog=SEARCH_EPILOG, formatter_class=fmt)
     s.add_argument("--style", required=True, help="the painting")
     s.add_argument("--content", nargs="+", metavar="PHOTO_OR_FOLDER",
@@ -304,7 +312,11 @@ def add_parsers(sub) -> None:
     s.add_argument("--size", type=int_in(32, 1024, "--size"), default=d["size"],
                    help=f"proxy size: test photos are cropped to this square (default {d['size']})")
     s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=d["steps"],
-                   help=f"L-BFGS steps per trial (default {d['steps']})")
+                   help=f"proxy steps per trial: Adam steps of the network proxy, L-BFGS steps of gatys "
+                        f"(default {d['steps']})")
+    s.add_argument("--proxy", choices=PROXY_KINDS,
+                   help="how trials are rendered: network (default for a new study: the network trainer fit trains, "
+                        "tuned on the test photos) or gatys (pixel optimisation); a resumed study keeps its own")
     s.add_argument("--trials", type=int_in(1, 100000, "--trials"), default=d["trials"],
                    help=f"run until the study has this many finished trials (default {d['trials']})")
     s.add_argument("--jobs", type=int_in(1, 64, "--jobs"), default=d["jobs"], help=f"worker processes (default {d['jobs']})")

@@ -1,4 +1,4 @@
-"""One trial: suggest -> proxy Gatys run -> judge -> store.
+"""One trial: suggest -> proxy run (the tuned network, or Gatys) -> judge -> store.
 
 Everything a trial stores follows :mod:`tuner.reader`: ``style_config``, ``scores``,
 ``loss_curve``, ``artifacts`` (one PNG per test photo and a contact sheet), plus
@@ -51,6 +51,8 @@ class Objective:
     rule: ParetoStopRule = field(default_factory=ParetoStopRule)
     should_abort: Callable[[], bool] | None = None  # e.g. "my parent process died"
     extractor_override: Any = None  # tests: a fixed extractor for every trial
+    proxy: str = "gatys"  # "network": trainer.proxy.tune_network; "gatys": nst.gatys.stylize
+    lr: float = 2e-2  # the network proxy's learning rate (the study record's)
     current: int | None = None
 
     @property
@@ -102,8 +104,14 @@ class Objective:
                     raise optuna.TrialPruned(f"below the 75th percentile at step {step}")
 
         try:
-            result = stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
-                             image_callback=on_images, extractor=self.extractor_override)
+            if self.proxy == "network":
+                from trainer.proxy import tune_network
+
+                result = tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, callback=on_loss,
+                                      image_callback=on_images, extractor=self.extractor_override)
+            else:
+                result = stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
+                                 image_callback=on_images, extractor=self.extractor_override)
         except KeyboardInterrupt:
             trial.set_user_attr("fail_reason", "interrupted; queued again with the same parameters")
             raise

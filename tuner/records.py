@@ -81,7 +81,10 @@ class StudyRecord:
 
     ``style_*``: the painting (its file's stem and name, SHA-256 and artifact id);
     ``content_*``: the test photos by name (artifact ids and hashes); ``proxy_size`` and
-    ``steps`` of every Gatys run; ``judge``: the judge's record (name, version, network,
+    ``steps`` of every proxy run; ``proxy``: how trials are rendered, ``{"kind": "network",
+    "lr": ...}`` (Magenta's transformer tuned on the test photos, :mod:`trainer.proxy`) or
+    ``{"kind": "gatys"}`` (pixels optimised from the photo; every study made before the
+    network proxy existed); ``judge``: the judge's record (name, version, network,
     ``noise_limit``); ``objectives``: ``["style", "content"]``, or one weighted sum when
     ``tradeoff`` is set; ``networks`` searched and ``skipped_networks`` with reasons;
     ``space``: the search space's calibration; ``early_stop``: the stopping rule;
@@ -105,6 +108,7 @@ class StudyRecord:
     space: dict[str, Any] = field(default_factory=dict)
     early_stop: dict[str, Any] | None = None
     seed: int | None = None
+    proxy: dict[str, Any] = field(default_factory=lambda: {"kind": "gatys"})
     version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -129,8 +133,14 @@ class StudyRecord:
             space=_dict(raw.get("space")),
             early_stop=_dict(raw["early_stop"]) if isinstance(raw.get("early_stop"), Mapping) else None,
             seed=_int(raw.get("seed")), version=_int(raw.get("version")) or 1,
+            proxy=_dict(raw.get("proxy")) if isinstance(raw.get("proxy"), Mapping) else {"kind": "gatys"},
             extra={k: v for k, v in raw.items() if k not in known},
         )
+
+    @property
+    def proxy_kind(self) -> str:
+        """``"network"`` or ``"gatys"``: what rendered this study's trials."""
+        return str(self.proxy.get("kind") or "gatys")
 
     @property
     def painting_label(self) -> str:

@@ -65,6 +65,7 @@ class SearchOptions:
     quiet: bool = False
     threads: int | None = None  # TensorFlow intra-op threads per worker (None: TensorFlow's default)
     sampler: str = "tpe"  # "random": plain random search without recipes (the benchmark's baseline)
+    proxy: str | None = None  # "network" or "gatys"; None: the study's own, "network" for a new study
 
 
 @dataclass
@@ -98,6 +99,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
 
     import optuna
 
+    from nst.config import DEFAULT_PROXY, PROXY_KINDS, PROXY_LR
     from nst.images import load_image
     from nst.judge import Judge, JudgeSpec
     from nst.judge import available as judge_available
@@ -106,7 +108,8 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     from tuner.space import SearchSpace, available_networks, calibrate
     from tuner.stopping import ParetoStopRule, checkpoint_steps
     from tuner.storage import open_storage, storage_lock
-    from tuner.study import atomic_store, content_paths, load_photos, make_record, open_or_create
+    from tuner.records import STUDY_ATTR, StudyRecord
+    from tuner.study import StudyMismatch, atomic_store, content_paths, load_photos, make_record, open_or_create
 
     _quiet_optuna()
     name = check_name(options.study) if options.study else study_name_for(options.style)
@@ -130,10 +133,16 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
                                              constant_liar=True, n_startup_trials=10)
     pruner = (optuna.pruners.PercentilePruner(75.0, n_startup_trials=8, n_warmup_steps=0)
               if single and options.prune else optuna.pruners.NopPruner())
+    kind = options.proxy or DEFAULT_PROXY
+    if kind not in PROXY_KINDS:
+        raise StyletuneError(f"unknown proxy {kind!r}; choose one of {', '.join(PROXY_KINDS)}")
+    if kind == "network" and options.size % 4:
+        raise StyletuneError(f"--size {options.size}: the network proxy needs a multiple of 4 "
+                             f"(e.g. --size {options.size // 4 * 4}), or use --proxy gatys")
     wanted = make_record(style_path=Path(options.style), style_sha256=hashlib.sha256(style_bytes).hexdigest(),
                          photos=photos, proxy_size=options.size, steps=options.steps, judge=spec.to_dict(),
                          tradeoff=options.tradeoff, networks=networks, skipped=skipped, space={},
-                         seed=options.seed)
+                         seed=options.seed, proxy={"kind": kind, "lr": PROXY_LR} if kind == "network" else {"kind": kind})
     wanted["early_stop"] = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8} if single
                             else ParetoStopRule().to_dict()) if options.prune else None
     # Several processes may start on a new study at once (three terminals, --jobs workers,
@@ -158,10 +167,15 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
         # the study keeps --seed (so a new single-process search is reproducible); a resumed run,
         # a --jobs worker or another terminal would otherwise replay parameters already tried.
         sampler.reseed_rng()
+    proxy = StudyRecord.from_user_attrs({STUDY_ATTR: record}).proxy
+    if options.proxy and options.proxy != proxy.get("kind", "gatys"):
+        raise StudyMismatch(f"study {name!r} renders its trials with the {proxy.get('kind', 'gatys')} proxy, this run asks "
+                            f"for --proxy {options.proxy}; drop --proxy to continue it, or choose a new --study name")
     judge = Judge(spec, batch, painting)
     objective = Objective(study=study, space=space, photos=photos, painting=painting, judge=judge, store=store,
                           steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
-                          prune=options.prune)
+                          prune=options.prune, proxy=str(proxy.get("kind", "gatys")),
+                          lr=float(proxy.get("lr", PROXY_LR)))
     return Prepared(options, study, record, created, objective, skipped, seeded, storage)
 
 
@@ -300,7 +314,10 @@ def run_search(options: SearchOptions, log=print) -> Prepared:
     log(f"study {study.study_name!r} in {options.storage} ({'new' if prep.created else 'resumed'}: "
         f"{c['finished']} of {options.trials} trials finished)")
     log(f"networks searched: {nets}" + (f"  (skipped - {skipped})" if skipped else ""))
-    log(f"test photos: {', '.join(rec['content_names'])} at {rec['proxy_size']} px, {rec['steps']} steps; "
+    proxy = rec.get("proxy") or {"kind": "gatys"}
+    how = ("Magenta's network tuned on them (the network trainer fit trains)" if proxy.get("kind") == "network"
+           else "Gatys pixel optimisation")
+    log(f"test photos: {', '.join(rec['content_names'])} at {rec['proxy_size']} px, {rec['steps']} steps of {how}; "
         f"judge {rec['judge']['name']} v{rec['judge']['version']} on {rec['judge']['network']}; "
         f"objectives: {' and '.join(rec['objectives'])}; early stop {'on' if options.prune else 'off'}")
     if prep.seeded:

@@ -1,0 +1,103 @@
+"""The network proxy: Magenta's transformer, painting folded in, normalisation tuned on the test photos."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_CONFIG, synthetic_painting, synthetic_photo
+from trainer import proxy
+
+
+def _batch(n=2, size=48):
+    return np.stack([synthetic_photo(size, seed=i) for i in range(n)]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def start_pictures():
+    """What the proxy paints before any step: Magenta's transformer with the painting folded in."""
+    model = proxy._pretrained_model(synthetic_painting())
+    return np.clip(model(_batch()).numpy(), 0.0, 1.0)
+
+
+def test_tuning_lowers_the_trial_loss_and_moves_away_from_the_start(start_pictures):
+    result = proxy.tune_network(_batch(), synthetic_painting(), TINY_CONFIG, steps=12, lr=5e-2)
+    assert result.ok and result.iterations == 12 and result.reason == "reached 12 steps"
+    assert result.history[-1] < 0.8 * result.history[0]
+    assert result.images.shape == (2, 48, 48, 3)
+    assert result.images.min() >= 0.0 and result.images.max() <= 1.0
+    assert set(result.terms) >= {"content", "style", "tv"} and result.terms["style"].shape == (2,)
+    moved = float(np.abs(result.images - start_pictures).mean())
+    assert moved > 0.005, "twelve steps at a large learning rate must change the pictures"
+
+
+def test_the_loss_decides_where_it_goes(start_pictures):
+    """More content weight keeps the pictures nearer the photo than more style weight does."""
+    photos = _batch()
+    content_heavy = replace(TINY_CONFIG, content_weight=1e4, style_weight=1e-2)
+    style_heavy = replace(TINY_CONFIG, content_weight=1e-2, style_weight=1e4)
+    a = proxy.tune_network(photos, synthetic_painting(), content_heavy, steps=15, lr=5e-2).images
+    b = proxy.tune_network(photos, synthetic_painting(), style_heavy, steps=15, lr=5e-2).images
+    assert np.abs(a - photos).mean() < np.abs(b - photos).mean()
+
+
+def test_only_the_normalisation_layers_learn():
+    model = proxy._pretrained_model(synthetic_painting())
+    names = {v.path for v in model.trainable_variables}
+    assert names and all("norm" in n for n in names), names
+    assert len(model.trainable_variables) == 2 * 13  # gamma and beta of 13 normalisation layers
+
+
+def test_callbacks_see_every_step_and_can_stop_it():
+    seen_loss, seen_images = [], []
+
+    def on_loss(step, loss, terms):
+        seen_loss.append((step, loss, sorted(terms)))
+
+    def on_images(step, images):
+        seen_images.append((step, images.shape))
+        return step == 3
+
+    result = proxy.tune_network(_batch(), synthetic_painting(), TINY_CONFIG, steps=10, callback=on_loss,
+                                image_callback=on_images)
+    assert result.status == "stopped" and result.iterations == 3
+    assert [s for s, _, _ in seen_loss] == [1, 2, 3] and [s for s, _ in seen_images] == [1, 2, 3]
+    assert {"content", "style", "tv"} <= set(seen_loss[0][2])
+
+
+def test_a_loss_that_blows_up_fails_softly_with_the_last_finite_pictures():
+    huge = replace(TINY_CONFIG, style_weight=1e38, content_weight=1e38)
+    result = proxy.tune_network(_batch(), synthetic_painting(), huge, steps=5)
+    assert result.status == "failed" and "step" in result.reason
+    assert np.isfinite(result.images).all()
+
+
+@pytest.mark.parametrize("shape", [(2, 50, 48, 3), (48, 48, 3), (2, 48, 48, 1)])
+def test_pictures_the_network_cannot_take_are_refused(shape):
+    with pytest.raises(ValueError):
+        proxy.tune_network(np.zeros(shape, np.float32), synthetic_painting(), TINY_CONFIG, steps=1)
+
+
+def test_a_reused_network_starts_again_from_magentas_weights():
+    """Trials with the same layers share one compiled network; each must start from step 0, not the last trial's end."""
+    photos, painting = _batch(), synthetic_painting()
+    first = proxy.tune_network(photos, painting, TINY_CONFIG, steps=6, lr=5e-2)
+    proxy.tune_network(photos, painting, replace(TINY_CONFIG, style_weight=1.0), steps=6, lr=1e-1)
+    again = proxy.tune_network(photos, painting, TINY_CONFIG, steps=6, lr=5e-2)
+    np.testing.assert_allclose(again.images, first.images, atol=1e-5)
+    np.testing.assert_allclose(again.history, first.history, rtol=1e-5)
+
+
+def test_training_a_network_proxy_trial_takes_the_proxys_rate_unless_typed():
+    from trainer.recipe import PROXY_MATCHED_STEPS, RECIPES, proxy_matched_settings
+
+    cpu = RECIPES["cpu"].settings()
+    network = {"kind": "network", "lr": 0.03}
+    assert proxy_matched_settings(network, cpu, {}) == {"lr": 0.03, "steps": PROXY_MATCHED_STEPS}
+    assert proxy_matched_settings(network, cpu, {"lr": 1e-3}) == {"steps": PROXY_MATCHED_STEPS}
+    assert proxy_matched_settings(network, cpu, {"lr": 1e-3, "steps": 9}) == {}
+    assert proxy_matched_settings({"kind": "gatys"}, cpu, {}) == {}
+    assert proxy_matched_settings(None, cpu, {}) == {}
+    assert proxy_matched_settings(network, RECIPES["paper"].settings(), {}) == {}  # johnson from scratch: not the proxy's network

@@ -1,0 +1,182 @@
+"""The network proxy: a trial rendered by the network the person will take home, briefly tuned.
+
+Issue 13 measured why a Gatys proxy does not predict the trained network: it optimises
+the pixels of each test photo starting from the photo, so it keeps the photo because of
+where it starts, and it can paint things no feed-forward network trained on the same loss
+can. This proxy renders a trial the way ``trainer fit`` will train it instead:
+
+1. start from Magenta's pretrained transformer with the painting's style vector folded
+   into its normalisation layers (:mod:`trainer.magenta_net`), the same step 0 as the
+   ``cpu`` and ``gpu`` recipes;
+2. tune only the normalisation layers' scale and shift (:func:`trainer.fit.freeze_all_but_norm`)
+   with Adam on the trial's loss (:func:`nst.losses.config_loss`, the trainer's loss),
+   using the study's test photos as the batch;
+3. paint the test photos with the tuned network.
+
+The trainer then runs the same optimiser at the same learning rate on many photos
+(:data:`PROXY_LR`; ``trainer fit --from-study`` takes the study's). Because only the
+normalisation parameters move (about 700 numbers for the whole network), tuning on three
+photos cannot memorise them: the trained network lands where the proxy did, which
+``bench/fidelity.py`` measures.
+
+The result is a :class:`nst.gatys.GatysResult`, so the tuner handles both proxies alike.
+A step costs one forward and backward pass of the loss network over the batch, as a Gatys
+evaluation does, plus the small transformer (about a tenth of that).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nst.config import PROXY_LR, StyleConfig
+from nst.gatys import Callback, GatysResult, ImageCallback, style_size
+
+_WEIGHTS = None
+#: Compiled proxies by (painting, loss network, layers, batch shape): building the
+#: transformer and tracing its training step costs more than ten steps, so trials that share
+#: them reuse one, reset to step 0 (the loss weights and learning rate are arguments).
+_COMPILED: dict[tuple, _Compiled] = {}
+
+
+@dataclass
+class _Compiled:
+    model: Any
+    optimizer: Any
+    start: list[np.ndarray]
+    step: Any
+
+    def reset(self, lr: float) -> None:
+        """Back to Magenta's weights and a fresh Adam at ``lr``."""
+        for var, value in zip(self.model.trainable_variables, self.start, strict=True):
+            var.assign(value)
+        for var in self.optimizer.variables:
+            var.assign(np.zeros(var.shape, var.dtype.name if hasattr(var.dtype, "name") else var.dtype))
+        self.optimizer.learning_rate = lr
+
+
+def _pretrained_model(painting: np.ndarray):
+    """Magenta's transformer with ``painting`` folded in, only its normalisation layers trainable."""
+    global _WEIGHTS
+    from trainer.fit import freeze_all_but_norm
+    from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights, read_onnx_weights
+
+    if _WEIGHTS is None:
+        _WEIGHTS = read_onnx_weights()
+    model = build_magenta()
+    pretrained_weights(model, painting_vector(painting), _WEIGHTS)
+    freeze_all_but_norm(model)
+    return model
+
+
+def _compiled(painting: np.ndarray, extractor, content_layer: str, style_layers: tuple[str, ...],
+              shape: tuple[int, ...]) -> _Compiled:
+    import keras
+    import tensorflow as tf
+
+    from nst.losses import total_loss
+
+    digest = hashlib.blake2b(np.ascontiguousarray(painting).tobytes(), digest_size=16).hexdigest()
+    key = (digest, painting.shape, id(extractor), content_layer, style_layers, shape)
+    if key in _COMPILED:
+        return _COMPILED[key]
+    if len(_COMPILED) >= 8:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    model = _pretrained_model(painting)
+    variables = model.trainable_variables
+    optimizer = keras.optimizers.Adam(learning_rate=PROXY_LR)
+    optimizer.build(variables)
+
+    @tf.function(reduce_retracing=True)
+    def step(photos, targets, grams, weights):
+        with tf.GradientTape() as tape:
+            out = model(photos, training=True)
+            per_item, terms = total_loss(extractor(out), out, targets, grams, content_layer,
+                                         {n: weights[3 + i] for i, n in enumerate(style_layers)},
+                                         weights[0], weights[1], weights[2])
+            loss = tf.reduce_mean(per_item)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return loss, terms, model(photos, training=False)
+
+    _COMPILED[key] = _Compiled(model, optimizer, [np.asarray(v.numpy()) for v in variables], step)
+    return _COMPILED[key]
+
+
+def tune_network(
+    contents: np.ndarray,
+    style: np.ndarray,
+    config: StyleConfig,
+    *,
+    steps: int = 50,
+    lr: float = PROXY_LR,
+    callback: Callback | None = None,
+    image_callback: ImageCallback | None = None,
+    extractor=None,
+) -> GatysResult:
+    """Tune the pretrained transformer's normalisation on ``contents`` for ``steps`` Adam steps; see the module docstring.
+
+    ``contents`` is ``(B, H, W, 3)`` in [0, 1] with H and W multiples of 4 (the
+    transformer halves the size twice). ``callback(step, mean_loss, mean_terms)`` and
+    ``image_callback(step, images)`` follow :func:`nst.gatys.stylize`: step ``k`` sees the
+    loss before the ``k``-th update and the pictures after it, and either may return True
+    to stop. A non-finite loss ends the run with ``status="failed"`` and the last finite
+    pictures. ``extractor`` replaces the loss network built from ``config`` (tests).
+    """
+    import tensorflow as tf
+
+    from nst.images import resize_longest
+    from nst.losses import style_targets
+    from nst.lossnets import get_extractor
+
+    batch = np.asarray(contents, np.float32)
+    if batch.ndim != 4 or batch.shape[-1] != 3:
+        raise ValueError(f"contents must be (B, H, W, 3), got {batch.shape}")
+    if batch.shape[1] % 4 or batch.shape[2] % 4:
+        raise ValueError(f"the network proxy needs sides that are multiples of 4, got {batch.shape[1:3]}")
+    if steps < 1 or not lr > 0:
+        raise ValueError(f"steps must be >= 1 and lr > 0, got {steps} and {lr}")
+    extractor = extractor or get_extractor(config.network, config.layers, config.pooling)
+    layers = tuple(config.active_style_layers)
+    side = style_size(batch.shape[1:3], config.style_scale)
+    grams = style_targets(extractor(tf.constant(resize_longest(style, side)[None])), layers)
+    photos = tf.constant(batch)
+    targets = extractor(photos)[config.content_layer]
+    w = config.style_weights
+    weights = tf.constant([config.content_weight, config.style_weight, config.tv_weight, *[w[n] for n in layers]],
+                          tf.float32)
+
+    started = time.perf_counter()
+    net = _compiled(style, extractor, config.content_layer, layers, batch.shape)
+    net.reset(lr)
+    result = GatysResult(images=np.clip(net.model(photos).numpy(), 0.0, 1.0))
+    for k in range(1, steps + 1):
+        loss, terms, images = net.step(photos, targets, grams, weights)
+        result.evaluations += 1
+        mean_loss = float(loss)
+        if not math.isfinite(mean_loss):
+            result.status = "failed"
+            result.reason = f"loss became {mean_loss} at step {k}; the weights are probably too large for this loss network"
+            break
+        images = images.numpy()
+        if not np.isfinite(images).all():
+            result.status, result.reason = "failed", f"the network's pictures stopped being finite at step {k}"
+            break
+        result.iterations = k
+        result.images = np.clip(images, 0.0, 1.0).astype(np.float32)
+        result.history.append(mean_loss)
+        result.terms = {name: np.asarray(v) for name, v in terms.items()}
+        if callback is not None and callback(k, mean_loss, {n: float(np.mean(v)) for n, v in result.terms.items()}):
+            result.status, result.reason = "stopped", "stopped by callback"
+            break
+        if image_callback is not None and image_callback(k, result.images):
+            result.status, result.reason = "stopped", "stopped by callback"
+            break
+    result.seconds = time.perf_counter() - started
+    if result.status == "ok":
+        result.reason = f"reached {steps} steps"
+    return result
