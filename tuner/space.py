@@ -110,10 +110,7 @@ def available_networks(requested: Iterable[str] | None = None) -> tuple[tuple[st
     """
     skipped: dict[str, str] = {}
     if requested is None:
-        names = list(PRETRAINED)
-        for name in NETWORKS:
-            if name not in PRETRAINED:
-                skipped[name] = "random weights (tests only; ask with --networks)"
+        names = list(PRETRAINED)  # the test-only networks are not worth a line in the user's log
     else:
         names = []
         for name in requested:
