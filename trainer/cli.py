@@ -189,7 +189,7 @@ def _fit(args: argparse.Namespace) -> int:
     line = f"trained {run.name} to step {trainer.step}; model: {run.model_file}"
     if "trained" in out:
         t, g = out["trained"], out.get("gatys") or {}
-        line += "; judge " + ", ".join(f"{k} {t[k]:.3f}" + (f" (gatys {g[k]:.3f})" if k in g else "") for k in sorted(t))
+        line += "; judge " + ", ".join(f"{k} {t[k]:.3f}" + (f" (trial {g[k]:.3f})" if k in g else "") for k in sorted(t))
     elif "note" in out:
         line += f"; {out['note']}"
     print(line)

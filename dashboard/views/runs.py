@@ -1,4 +1,4 @@
-"""Training runs: loss curves, previews over time, and the trained network beside the Gatys trial it came from."""
+"""Training runs: loss curves, previews over time, and the trained network beside the trial (its proxy render) it came from."""
 
 from __future__ import annotations
 
@@ -68,11 +68,11 @@ def run_view(folder) -> None:
             for col, (s, p) in zip(cols, strip, strict=True):
                 col.image(str(p), caption=f"step {s}")
 
-    st.subheader("Trained network vs the Gatys result it learned from")
+    st.subheader("Trained network vs the trial it learned from")
     if run.scores:
-        st.plotly_chart(figures.scores_figure(run.scores), key="run-scores", width="stretch")
+        st.plotly_chart(figures.scores_figure({("trial (proxy)" if k == "gatys" else k): v for k, v in run.scores.items()}), key="run-scores", width="stretch")
         st.caption(f"means over the test photos; judge {run.judge or 'as recorded by the study'}; "
-                   "Gatys scores are the trial's, at proxy size")
+                   "the trial's scores are its proxy render's, at proxy size")
     elif run.note:
         st.caption(run.note)
     else:
@@ -89,9 +89,9 @@ def run_view(folder) -> None:
         with left:
             raw = ui.artifact(cfg.storage, cfg.artifacts, gatys.get(photo))
             if raw:
-                st.image(raw, caption=f"Gatys, trial {src['trial']} (proxy size)", width="stretch")
+                st.image(raw, caption=f"trial {src['trial']} (its proxy, proxy size)", width="stretch")
             else:
-                st.caption(f"{photo}: Gatys result not in this storage")
+                st.caption(f"{photo}: the trial's proxy render is not in this storage")
         with right:
             if photo in run.results:
                 score = run.per_photo.get(photo, {})
