@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["--recipe", "paper", "--size", "32", "--batch", "2", "--width", "0.125", "-q"]  # johnson, shrunk
 
 
-def make_study(db: Path, name: str = "monet", chosen: int | None = None) -> tuple[str, dict]:
+def make_study(db: Path, name: str = "monet", chosen: int | None = None, proxy: dict | None = None) -> tuple[str, dict]:
     """A study laid out as tuner.reader documents it, written with Optuna's public API only."""
     import optuna
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -47,6 +47,8 @@ def make_study(db: Path, name: str = "monet", chosen: int | None = None) -> tupl
         "proxy_size": 48, "steps": 10, "judge": JudgeSpec.for_network("tiny").to_dict(),
         "objectives": ["style", "content"], "tradeoff": None,
     }
+    if proxy:
+        record["proxy"] = proxy
     study.set_user_attr("styletune", record)
     configs = {}
     for number, sw in enumerate((1e-3, 5e-2, 2e-2)):
@@ -97,7 +99,18 @@ def test_fit_from_study_trains_the_trial_config_with_its_painting(tmp_path, data
     saved = json.loads((run / "scores.json").read_text())
     assert saved["gatys"] == scores
     assert set(saved["trained"]) == {"style", "content", "noise"}
-    assert "trained monet-t2-johnson to step 2" in out and "gatys" in out
+    assert "trained monet-t2-johnson to step 2" in out and "(trial " in out
+
+
+def test_a_network_proxy_trial_trains_at_the_proxys_learning_rate(tmp_path, data_dir, capsys):
+    url, _ = make_study(tmp_path / "studies" / "studies.db", proxy={"kind": "network", "lr": 0.03})
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(["fit", "--from-study", "monet:2", "--storage", url, "--data", data_dir, "--runs-dir", runs,
+                              "--recipe", "cpu", "--size", "32", "--batch", "2", "--steps", "2", "-q"], capsys)
+    assert code == 0, err
+    settings = json.loads((runs / "monet-t2-magenta" / "run.json").read_text())["settings"]
+    assert settings["lr"] == 0.03 and settings["steps"] == 2 and settings["arch"] == "magenta"  # typed --steps wins
+    assert "matched to the study's network proxy" in err and "lr 0.03" in err
 
 
 def test_from_study_best_takes_the_chosen_trial(tmp_path):

@@ -164,7 +164,11 @@ def _fit(args: argparse.Namespace) -> int:
 
         src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
                              config=args.config, style=args.style, preview=args.preview)
-        settings_kw.update(proxy_matched_settings(src["source"].get("proxy"), settings_kw, explicit))
+        matched = proxy_matched_settings(src["source"].get("proxy"), settings_kw, explicit)
+        if matched:
+            settings_kw.update(matched)
+            print("matched to the study's network proxy, so the network keeps the look of the trial: "
+                  + ", ".join(f"{k} {v:g}" for k, v in matched.items()) + " (--lr/--steps override)", file=sys.stderr)
         settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
         name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
         run = RunFolder(runs_dir / name)
