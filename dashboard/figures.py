@@ -204,7 +204,7 @@ def parallel_figure(df: pd.DataFrame, params: Sequence[str] | None = None,
     return fig
 
 
-def loss_curve_figure(curve: Sequence[float], title: str = "Loss during the Gatys run") -> go.Figure:
+def loss_curve_figure(curve: Sequence[float], title: str = "Loss during the proxy run") -> go.Figure:
     """One trial's total loss per optimiser step, log scale (it falls by orders of magnitude)."""
     values = [v for v in curve if v is not None and math.isfinite(v)]
     if not values:
