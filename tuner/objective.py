@@ -24,9 +24,26 @@ import numpy as np
 
 from nst.errors import StyletuneError
 from nst.judge import Judge
-from tuner.reader import ARTIFACTS_ATTR, CONFIG_ATTR, CURVE_ATTR, SCORES_ATTR
+from tuner.records import (
+    ARTIFACTS_ATTR,
+    CHECKPOINTS_ATTR,
+    CONFIG_ATTR,
+    CURVE_ATTR,
+    FAIL_REASON_ATTR,
+    FEASIBLE_ATTR,
+    GATYS_SECONDS_ATTR,
+    ITERATIONS_ATTR,
+    PER_PHOTO_ATTR,
+    PRUNE_REASON_ATTR,
+    PRUNED_AT_ATTR,
+    SCORE_PARTS_ATTR,
+    SCORES_ATTR,
+    SECONDS_ATTR,
+    STOP_REASON_ATTR,
+    WORKER_PID_ATTR,
+)
 from tuner.space import SearchSpace, suggest
-from tuner.stopping import CHECKPOINTS_ATTR, ParetoStopRule, checkpoint_points
+from tuner.stopping import ParetoStopRule, checkpoint_points
 from tuner.study import Photo, png_bytes, upload_bytes
 
 
@@ -74,7 +91,7 @@ class Objective:
         config = suggest(trial, self.space)
         trial.set_user_attr(CONFIG_ATTR, config.to_dict())
         trial.set_user_attr(CHECKPOINTS_ATTR, {})
-        trial.set_user_attr("worker_pid", os.getpid())
+        trial.set_user_attr(WORKER_PID_ATTR, os.getpid())
         history: list[float] = []
         seen: dict[str, list[float]] = {}
 
@@ -113,12 +130,12 @@ class Objective:
                 result = stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
                                  image_callback=on_images, extractor=self.extractor_override)
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted; queued again with the same parameters")
+            trial.set_user_attr(FAIL_REASON_ATTR, "interrupted; queued again with the same parameters")
             raise
         if not result.ok:
             trial.set_user_attr(CURVE_ATTR, [v for v in history if math.isfinite(v)])
-            trial.set_user_attr("fail_reason", result.reason)
-            trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
+            trial.set_user_attr(FAIL_REASON_ATTR, result.reason)
+            trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 2))
             raise TrialFailed(result.reason)
         js = self.judge.score(result.images)
         scores = js.means()
@@ -135,14 +152,14 @@ class Objective:
         per_photo = {n: {"style": float(a), "content": float(b), "noise": float(c)}
                      for n, a, b, c in zip(names, js.style, js.content, js.noise, strict=True)}
         trial.set_user_attr(SCORES_ATTR, scores)
-        trial.set_user_attr("per_photo", per_photo)
-        trial.set_user_attr("score_parts", {k: float(np.mean(v)) for k, v in js.parts.items()})
+        trial.set_user_attr(PER_PHOTO_ATTR, per_photo)
+        trial.set_user_attr(SCORE_PARTS_ATTR, {k: float(np.mean(v)) for k, v in js.parts.items()})
         trial.set_user_attr(CURVE_ATTR, [float(v) for v in result.history])
-        trial.set_user_attr("feasible", bool(feasible))
-        trial.set_user_attr("iterations", result.iterations)
-        trial.set_user_attr("stop_reason", result.reason)
-        trial.set_user_attr("gatys_seconds", round(result.seconds, 2))
-        trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
+        trial.set_user_attr(FEASIBLE_ATTR, bool(feasible))
+        trial.set_user_attr(ITERATIONS_ATTR, result.iterations)
+        trial.set_user_attr(STOP_REASON_ATTR, result.reason)
+        trial.set_user_attr(GATYS_SECONDS_ATTR, round(result.seconds, 2))
+        trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 2))
         trial.set_user_attr(ARTIFACTS_ATTR, ids)
         trial.set_constraint("noise", scores["noise"] - self.judge.spec.noise_limit)
         return self.value(scores)
@@ -150,6 +167,6 @@ class Objective:
     @staticmethod
     def _stopped(trial, step: int, history: list[float], started: float, why: str) -> None:
         trial.set_user_attr(CURVE_ATTR, [v for v in history if math.isfinite(v)])
-        trial.set_user_attr("pruned_at", step)
-        trial.set_user_attr("prune_reason", why)
-        trial.set_user_attr("seconds", round(time.perf_counter() - started, 2))
+        trial.set_user_attr(PRUNED_AT_ATTR, step)
+        trial.set_user_attr(PRUNE_REASON_ATTR, why)
+        trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 2))

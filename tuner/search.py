@@ -38,6 +38,7 @@ import numpy as np
 from nst.errors import StyletuneError
 from tuner.liveness import live_running
 from tuner.reader import CONFIG_ATTR, SCORES_ATTR, check_name, default_trial, safe_name
+from tuner.records import RECIPE_ATTR, TrialRecord
 from tuner.workers import MAX_CONSECUTIVE_FAILURES, MAX_RETRY, RetryCleanCopy, sigterm_as_interrupt, work  # noqa: F401
 
 
@@ -105,10 +106,10 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     from nst.judge import available as judge_available
     from tuner.objective import Objective
     from tuner.reader import artifact_dir
+    from tuner.records import STUDY_ATTR, StudyRecord
     from tuner.space import SearchSpace, available_networks, calibrate
     from tuner.stopping import ParetoStopRule, checkpoint_steps
     from tuner.storage import open_storage, storage_lock
-    from tuner.records import STUDY_ATTR, StudyRecord
     from tuner.study import StudyMismatch, atomic_store, content_paths, load_photos, make_record, open_or_create
 
     _quiet_optuna()
@@ -160,7 +161,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
         # Recipes are queued right after the record is written; a run killed in between (or
         # half-way through the queue) left them missing, so any run that finds only recipe
         # trials so far completes the queue. Queuing skips recipes already there.
-        recipes_only = all(t.user_attrs.get("recipe") for t in study.get_trials(deepcopy=False))
+        recipes_only = all(t.user_attrs.get(RECIPE_ATTR) for t in study.get_trials(deepcopy=False))
         seeded = _seed_recipes(study, space) if recipes_only and options.sampler != "random" else []
     if not created:
         # A seeded sampler draws the same sequence in every process. Only the run that created
@@ -188,13 +189,13 @@ def _seed_recipes(study, space) -> list[str]:
     from nst.config import RECIPES
     from tuner.space import recipe_params
 
-    present = {t.user_attrs.get("recipe") for t in study.get_trials(deepcopy=False)}
+    present = {t.user_attrs.get(RECIPE_ATTR) for t in study.get_trials(deepcopy=False)}
     lines = []
     for name, config in RECIPES.items():
         if name in present:
             continue
         params, notes = recipe_params(config, space)
-        study.enqueue_trial(params, user_attrs={"recipe": name}, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={RECIPE_ATTR: name}, skip_if_exists=True)
         lines.append(name + (f" ({'; '.join(notes)})" if notes else ""))
     return lines
 
@@ -232,10 +233,10 @@ def trial_line(t) -> str:
              f"style {_short_layers(cfg)}  R {t.params.get('style_ratio', math.nan):.2g} "
              f"T {t.params.get('tv_ratio', math.nan):.2g} scale {t.params.get('style_scale', math.nan):.2f}") if cfg else ""
     secs = f"{ua.get('seconds', 0):.0f} s"
-    recipe = f" [{ua['recipe']}]" if ua.get("recipe") else ""
+    recipe = f" [{ua[RECIPE_ATTR]}]" if ua.get(RECIPE_ATTR) else ""
     if t.state.name == "COMPLETE":
         s = ua.get(SCORES_ATTR, {})
-        flag = "" if ua.get("feasible", True) else " INFEASIBLE(noise)"
+        flag = "" if TrialRecord.from_trial(t).feasible else " INFEASIBLE(noise)"
         return (f"trial {t.number:3d} done    style {s.get('style', math.nan):.3f} content {s.get('content', math.nan):.3f} "
                 f"noise {s.get('noise', math.nan):.2f}{flag}  {where}  {secs}{recipe}")
     if t.state.name == "PRUNED":

@@ -31,6 +31,7 @@ from typing import Any
 
 from nst.errors import StyletuneError
 from tuner.liveness import orphans
+from tuner.records import FAIL_REASON_ATTR, RECIPE_ATTR
 
 #: Stop a worker after this many trials in a row failed: something is wrong beyond one config.
 MAX_CONSECUTIVE_FAILURES = 5
@@ -67,7 +68,7 @@ class RetryCleanCopy:
         system = {"failed_trial": trial.system_attrs.get("failed_trial", trial.number), "retry_history": history}
         if "fixed_params" in trial.system_attrs:
             system["fixed_params"] = trial.system_attrs["fixed_params"]
-        user = {k: v for k, v in trial.user_attrs.items() if k == "recipe"}
+        user = {k: v for k, v in trial.user_attrs.items() if k == RECIPE_ATTR}
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=trial.params,
                                                   distributions=trial.distributions, user_attrs=user,
                                                   system_attrs=system))
@@ -91,7 +92,7 @@ class FailureStreak:
     def __call__(self, study, trial) -> None:
         if trial.state.name == "FAIL":
             self.count += 1
-            self.reason = trial.user_attrs.get("fail_reason", "")
+            self.reason = trial.user_attrs.get(FAIL_REASON_ATTR, "")
             if self.count >= self.limit:
                 study.stop()
         else:
