@@ -47,7 +47,8 @@ optuna.logging.set_verbosity(optuna.logging.ERROR)
 def _command(painting: Path, photos: Path, url: str, study: str, artifacts: Path | None) -> list[str]:
     cmd = [sys.executable, "-m", "tuner.cli", "search", "--style", str(painting), "--content", str(photos),
            "--size", "32", "--steps", "6", "--trials", str(TARGET), "--networks", "tiny", "--judge-network", "tiny",
-           "--noise-limit", "10", "--seed", "1", "--heartbeat", "2", "--study", study, "-q", "--storage", url]
+           "--noise-limit", "10", "--seed", "1", "--heartbeat", "2", "--proxy", "gatys", "--study", study, "-q",
+           "--storage", url]  # concurrency is the subject, not the proxy: the cheaper one
     return cmd + (["--artifacts", str(artifacts)] if artifacts else [])
 
 
