@@ -54,6 +54,29 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         raise
 
 
+@contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` for writers that need a name (``model.save``); it replaces ``path`` on success.
+
+    ``suffix`` ends the temporary name (Keras picks the format from ``.keras``). The file
+    is flushed to disk and given ordinary permissions before the rename; on an error it
+    is removed and ``path`` is unchanged, as with :func:`atomic_writer`.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
     """Write bytes (or UTF-8 text) to ``path`` atomically; return the path."""
     with atomic_writer(path) as fh:

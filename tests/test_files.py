@@ -8,7 +8,7 @@ import stat
 import numpy as np
 import pytest
 
-from nst.files import atomic_writer, write_atomic
+from nst.files import atomic_path, atomic_writer, write_atomic
 from nst.images import save_image
 
 
@@ -30,3 +30,20 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         raise RuntimeError("killed mid-write")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["scores.json"]
+
+
+def test_a_writer_that_needs_a_path_gets_the_same_guarantees(tmp_path):
+    """``model.save(path)`` and the like: the suffix is kept, failure keeps the old file, success looks ordinary."""
+    target = write_atomic(tmp_path / "model.keras", "old model")
+    with pytest.raises(RuntimeError), atomic_path(target, suffix=".keras") as tmp:
+        assert tmp.parent == target.parent and tmp.name.endswith(".keras") and tmp != target
+        tmp.write_text("half a model")
+        raise RuntimeError("killed mid-save")
+    assert target.read_text() == "old model" and sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+    with atomic_path(target, suffix=".keras") as tmp:
+        tmp.write_text("new model")
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    assert target.read_text() == "new model"
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras", "plain"]

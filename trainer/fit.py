@@ -508,17 +508,10 @@ class Trainer:
     # -- after training --------------------------------------------------------------------------
     def export_keras(self) -> Path:
         """``model.keras`` (architecture + weights), written to a temporary name and renamed."""
-        import os
-        import tempfile
+        from nst.files import atomic_path
 
-        fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".keras", dir=self.run.path)
-        os.close(fd)
-        try:
+        with atomic_path(self.run.model_file, suffix=".keras") as tmp:
             self.model.save(tmp)
-            os.replace(tmp, self.run.model_file)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return self.run.model_file
 
     def finish(self) -> dict[str, Any]:

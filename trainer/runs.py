@@ -25,13 +25,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nst.errors import StyletuneError
+from nst.files import atomic_writer
 
 RUN_VERSION = 1
 DEFAULT_RUNS = "studies/runs"
@@ -160,16 +160,8 @@ class RunFolder:
         arrays["step"] = np.asarray(step, np.int64)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         target = self.checkpoint_file(step)
-        fd, tmp = tempfile.mkstemp(prefix=".ckpt.", suffix=".npz", dir=self.checkpoints)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_writer(target) as fh:
+            np.savez(fh, **arrays)
         for old in self.checkpoint_steps()[:-keep]:
             self.checkpoint_file(old).unlink(missing_ok=True)
         return target
@@ -177,8 +169,9 @@ class RunFolder:
     def remove_leftovers(self, min_age_s: float = 30.0) -> int:
         """Delete temporary files that killed runs left behind; returns how many.
 
-        Every write goes to a hidden temporary name first (``.ckpt.*.npz``, ``.model.*.keras``,
-        ``.<name>.*.tmp``), so a process killed mid-write leaves one behind: harmless, but a
+        Every write goes to a hidden temporary name first (``.<name>.*.tmp`` through
+        :mod:`nst.files`, ``.model.keras.*.keras`` for the Keras model; ``.ckpt.*.npz`` from
+        older versions), so a process killed mid-write leaves one behind: harmless, but a
         partial checkpoint can be as large as a real one, and a run that crashes often would
         fill its disk. Only files untouched for ``min_age_s`` seconds go, so a write in
         progress in another process (a second ``trainer fit`` on the same run) is never cut.

@@ -41,7 +41,7 @@ import numpy as np
 
 from nst.config import StyleConfig, adapt_config
 from nst.errors import StyletuneError
-from nst.lossnets import NETWORKS, PRETRAINED, get_spec, weights_available
+from nst.lossnets import PRETRAINED, get_spec, weights_available
 
 POOLINGS = ("avg", "max")
 #: Relative style-layer share: log-uniform in [W_LO, W_HI]; below W_OFF the layer is off
