@@ -43,7 +43,8 @@ def _options(folder: Path, **kw):
         save_image(folder / "photos" / f"p{i}.png", synthetic_photo(40, seed=i))
     base = {"style": str(painting), "content": (str(folder / "photos"),), "size": 32, "steps": 5, "trials": 3,
             "storage": f"sqlite:///{folder / 'studies' / 'studies.db'}", "networks": ("tiny",),
-            "judge_network": "tiny", "noise_limit": 10.0, "seed": 1, "quiet": True, "prune": False}
+            "judge_network": "tiny", "noise_limit": 10.0, "seed": 1, "quiet": True, "prune": False,
+            "proxy": "gatys"}  # these tests are about storage and liveness, not the proxy: the cheaper one
     return SearchOptions(**{**base, **kw})
 
 
@@ -153,8 +154,8 @@ def test_a_worker_killed_mid_trial_has_its_trial_rerun_clean_by_another_worker_a
     options = _options(tmp_path, heartbeat=1, steps=60)  # grace period: 4 s
     cli = [sys.executable, "-m", "tuner.cli", "search", "--style", options.style, "--content", *options.content,
            "--size", "32", "--steps", "60", "--trials", "3", "--networks", "tiny", "--judge-network", "tiny",
-           "--noise-limit", "10", "--seed", "1", "--no-early-stop", "--heartbeat", "1", "-q",
-           "--storage", options.storage]
+           "--noise-limit", "10", "--seed", "1", "--no-early-stop", "--heartbeat", "1", "--proxy", "gatys",
+           "-q", "--storage", options.storage]
     first = subprocess.Popen(cli, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 300
