@@ -38,6 +38,12 @@ def _args(folder: Path, trials: int, *extra: str, steps: int = 9) -> list[str]:
             "--storage", _url(folder), *extra]
 
 
+#: For tests whose subject is storage, resume, workers or signals: pixel optimisation is the
+#: cheaper proxy, above all in a new process, which would build and trace the transformer again.
+#: The default (network) proxy runs end to end in the shared study and in the proxy test below.
+GATYS = ("--proxy", "gatys")
+
+
 def _url(folder: Path) -> str:
     return f"sqlite:///{folder / 'studies' / 'studies.db'}"
 
@@ -215,7 +221,7 @@ def test_a_nan_trial_fails_alone_and_the_study_goes_on(tmp_path):
     _files(tmp_path)
     options = SearchOptions(style=str(tmp_path / "painting.png"), content=(str(tmp_path / "photos"),), size=32,
                             steps=6, trials=3, storage=_url(tmp_path), networks=("tiny",), judge_network="tiny",
-                            noise_limit=10.0, seed=0, quiet=True)
+                            noise_limit=10.0, seed=0, quiet=True, proxy="gatys")
     prep = prepare(options)
     # Far above the search range: the loss overflows float32 at the first step.
     prep.study.enqueue_trial({"style_ratio": 1e38, "tiny.w.conv1": 100.0})
@@ -235,7 +241,7 @@ def test_ctrl_c_requeues_the_interrupted_trial_with_its_parameters(tmp_path):
     _files(tmp_path)
     options = SearchOptions(style=str(tmp_path / "painting.png"), content=(str(tmp_path / "photos"),), size=32,
                             steps=6, trials=2, storage=_url(tmp_path), networks=("tiny",), judge_network="tiny",
-                            noise_limit=10.0, seed=0, quiet=True)
+                            noise_limit=10.0, seed=0, quiet=True, proxy="gatys")
     prep = prepare(options)
     prep.objective.should_abort = lambda: True  # as if Ctrl-C arrived during the first step
     with pytest.raises(KeyboardInterrupt):
@@ -275,7 +281,7 @@ def _wait_for(pred, timeout: float, what: str, proc=None):
 @pytest.mark.slow
 def test_kill_9_mid_trial_loses_nothing_and_the_killed_trial_is_rerun(tmp_path):
     _files(tmp_path)
-    args = _args(tmp_path, 4, "--heartbeat", "1", steps=30)
+    args = _args(tmp_path, 4, "--heartbeat", "1", *GATYS, steps=30)
     proc = subprocess.Popen(_cli(args), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         def one_done_and_one_mid_run():
@@ -309,8 +315,8 @@ def test_kill_9_mid_trial_loses_nothing_and_the_killed_trial_is_rerun(tmp_path):
 @pytest.mark.slow
 def test_two_worker_processes_share_one_sqlite_study(tmp_path):
     _files(tmp_path)
-    result = subprocess.run(_cli(_args(tmp_path, 6, "--jobs", "2", steps=12)), cwd=tmp_path, capture_output=True,
-                            text=True, timeout=900)
+    result = subprocess.run(_cli(_args(tmp_path, 6, "--jobs", "2", *GATYS, steps=12)), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
     study = _study(tmp_path)
     assert 6 <= _finished(study) <= 7  # a worker may start one trial as the other finishes the last
