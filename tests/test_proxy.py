@@ -94,9 +94,10 @@ def test_training_a_network_proxy_trial_takes_the_proxys_rate_unless_typed():
     from trainer.recipe import PROXY_MATCHED_STEPS, RECIPES, proxy_matched_settings
 
     cpu = RECIPES["cpu"].settings()
-    network = {"kind": "network", "lr": 0.03}
-    assert proxy_matched_settings(network, cpu, {}) == {"lr": 0.03, "steps": PROXY_MATCHED_STEPS}
-    assert proxy_matched_settings(network, cpu, {"lr": 1e-3}) == {"steps": PROXY_MATCHED_STEPS}
+    network = {"kind": "network", "lr": 0.03, "steps": 40}
+    assert proxy_matched_settings(network, cpu, {}) == {"lr": 0.03, "steps": 40}  # the proxy's own optimisation
+    assert proxy_matched_settings(network, cpu, {"lr": 1e-3}) == {"steps": 40}
+    assert proxy_matched_settings({"kind": "network", "lr": 0.03}, cpu, {})["steps"] == PROXY_MATCHED_STEPS
     assert proxy_matched_settings(network, cpu, {"lr": 1e-3, "steps": 9}) == {}
     assert proxy_matched_settings({"kind": "gatys"}, cpu, {}) == {}
     assert proxy_matched_settings(None, cpu, {}) == {}
