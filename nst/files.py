@@ -32,35 +32,12 @@ _FILE_MODE = 0o666 & ~_read_umask()
 
 
 @contextmanager
-def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """Yield a binary file to write ``path``'s new content to; it replaces ``path`` only on success.
-
-    Folders are created as needed. If the block raises (or the process dies), ``path`` is
-    unchanged and the temporary file is removed (or, after a kill, left as a stray
-    ``.NAME.*.tmp`` that readers ignore).
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _FILE_MODE)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path`` for writers that need a name (``model.save``); it replaces ``path`` on success.
 
     ``suffix`` ends the temporary name (Keras picks the format from ``.keras``). The file
     is flushed to disk and given ordinary permissions before the rename; on an error it
-    is removed and ``path`` is unchanged, as with :func:`atomic_writer`.
+    is removed and ``path`` is unchanged.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,6 +52,18 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
+    """Yield a binary file to write ``path``'s new content to; it replaces ``path`` only on success.
+
+    Folders are created as needed. If the block raises (or the process dies), ``path`` is
+    unchanged and the temporary file is removed (or, after a kill, left as a stray
+    ``.NAME.*.tmp`` that readers ignore).
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        yield fh
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
