@@ -416,3 +416,17 @@ def test_the_network_proxy_refuses_a_size_it_cannot_take_before_creating_anythin
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "multiple of 4" in err and "--size 32" in err
     assert not (tmp_path / "studies" / "studies.db").exists()
+
+
+def test_trials_of_a_worker_killed_at_the_stop_timeout_are_failed_and_queued_again(tmp_path):
+    from tuner.workers import fail_and_requeue
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", study_name="s")
+    mine, other = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), study.ask()
+    mine.set_user_attr("worker_pid", 111)
+    other.set_user_attr("worker_pid", 222)
+    fail_and_requeue(study, {111})
+    states = {t.number: t.state.name for t in study.trials}
+    assert states[mine.number] == "FAIL" and states[other.number] == "RUNNING"
+    copies = [t for t in study.trials if t.state.name == "WAITING"]
+    assert len(copies) == 1 and copies[0].params == mine.params and "worker_pid" not in copies[0].user_attrs

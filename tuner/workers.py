@@ -31,7 +31,7 @@ from typing import Any
 
 from nst.errors import StyletuneError
 from tuner.liveness import orphans
-from tuner.records import FAIL_REASON_ATTR, RECIPE_ATTR
+from tuner.records import FAIL_REASON_ATTR, RECIPE_ATTR, WORKER_PID_ATTR
 
 #: Stop a worker after this many trials in a row failed: something is wrong beyond one config.
 MAX_CONSECUTIVE_FAILURES = 5
@@ -81,6 +81,23 @@ def requeue(study, number: int | None) -> None:
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is not None:
         RetryCleanCopy()(study, trial)
+
+
+def fail_and_requeue(study, pids: set[int]) -> None:
+    """Fail and queue again the trials still RUNNING in workers that had to be killed.
+
+    A worker that did not stop within the timeout (a slow step on a loaded machine) never
+    got to mark its trial failed; without this its trial would wait for the heartbeat
+    grace period of the next run. Uses only ``study.tell`` and the clean-copy retry.
+    """
+    import optuna
+
+    running = optuna.trial.TrialState.RUNNING
+    for t in study.get_trials(deepcopy=False, states=(running,)):
+        if t.user_attrs.get(WORKER_PID_ATTR) in pids:
+            with contextlib.suppress(Exception):  # another process may have finished it meanwhile
+                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            requeue(study, t.number)
 
 
 class FailureStreak:
@@ -269,10 +286,14 @@ def run_processes(options, study, monitor, *, stop_timeout: float = 60.0) -> Non
             for p in procs:
                 if p.pid is not None:
                     p.join(timeout=max(0.0, deadline - time.monotonic()))
+        killed = set()
         for p in procs:
             if p.is_alive():
                 p.kill()
                 p.join()
+                killed.add(p.pid)
+        if killed:
+            fail_and_requeue(study, killed)
         raise
     bad = [p.exitcode for p in procs if p.exitcode not in (0, None)]
     if bad and counts(study)["finished"] < options.trials:
