@@ -555,7 +555,7 @@ def test_nan_and_infinite_losses_fail_their_trial_with_the_reason_and_the_search
     style, photos = str(template / "painting.png"), str(template / "photos")
     prep = prepare(SearchOptions(style=style, content=(photos,), size=32, steps=4, trials=3, study="painting",
                                  storage=url, networks=("tiny",), judge_network="tiny", noise_limit=10.0, seed=1,
-                                 prune=False, quiet=True))
+                                 prune=False, quiet=True, proxy="gatys"))  # the resumed CLI run keeps it
     prep.study.enqueue_trial({"style_ratio": 1e38, "tiny.w.conv1": 100.0})  # after the three seeded recipes
     real, poisoned = nst.gatys.stylize, []
 
