@@ -56,7 +56,7 @@ class _Compiled:
         for var, value in zip(self.model.trainable_variables, self.start, strict=True):
             var.assign(value)
         for var in self.optimizer.variables:
-            var.assign(np.zeros(var.shape, var.dtype.name if hasattr(var.dtype, "name") else var.dtype))
+            var.assign(np.zeros(var.shape, var.numpy().dtype))
         self.optimizer.learning_rate = lr
 
 

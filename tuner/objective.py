@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from nst.config import PROXY_LR
 from nst.errors import StyletuneError
 from nst.judge import Judge
 from tuner.records import (
@@ -69,7 +70,7 @@ class Objective:
     should_abort: Callable[[], bool] | None = None  # e.g. "my parent process died"
     extractor_override: Any = None  # tests: a fixed extractor for every trial
     proxy: str = "gatys"  # "network": trainer.proxy.tune_network; "gatys": nst.gatys.stylize
-    lr: float = 2e-2  # the network proxy's learning rate (the study record's)
+    lr: float = PROXY_LR  # the network proxy's learning rate (the study record's)
     current: int | None = None
 
     @property
