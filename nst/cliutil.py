@@ -12,7 +12,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 
-from nst.errors import StyletuneError, StyletuneNote
+from nst.errors import StyletuneError, StyletuneNote, caused_by_interrupt
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -104,7 +104,15 @@ def run_main(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
     except StyletuneError as exc:
         sys.stderr.write(f"{prog}: error: {exc}\n")
         return EXIT_USAGE
+    except Exception as exc:
+        if not caused_by_interrupt(exc):  # a Ctrl-C that cut an import short comes back as ImportError
+            raise
+        return _interrupted(prog, args)
     except KeyboardInterrupt:
-        hint = getattr(args, "resume_hint", None)
-        sys.stderr.write(f"\n{prog}: interrupted" + (f"; resume with: {hint}" if hint else "") + "\n")
-        return EXIT_INTERRUPTED
+        return _interrupted(prog, args)
+
+
+def _interrupted(prog: str, args: argparse.Namespace) -> int:
+    hint = getattr(args, "resume_hint", None)
+    sys.stderr.write(f"\n{prog}: interrupted" + (f"; resume with: {hint}" if hint else "") + "\n")
+    return EXIT_INTERRUPTED

@@ -30,3 +30,20 @@ class StyletuneNote(UserWarning):
 
     The command-line front ends print these as one ``<prog>: note: <message>`` line.
     """
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """True if ``exc`` is, or was raised while handling, a Ctrl-C / SIGTERM interrupt.
+
+    A signal that lands inside a C extension's import (onnxruntime's, for one) comes
+    back as an ``ImportError`` whose cause is the ``KeyboardInterrupt``; callers that
+    must treat a stop as a stop check the whole chain.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False

@@ -205,3 +205,29 @@ def test_dashboard_stops_its_server_on_a_signal_and_leaves_nothing_behind(tmp_pa
     assert leftovers == [], f"server processes left running: {leftovers}"
     assert not _port_busy(port)
     assert [line for line in err.splitlines() if FOREIGN.search(line)] == [], err  # Streamlit may speak; TF may not
+
+
+def test_an_interrupt_that_surfaces_as_an_import_error_is_reported_as_an_interrupt(capsys):
+    """A Ctrl-C inside a C extension's import comes back as ImportError; the user sees the stop, not a traceback."""
+    import argparse
+
+    from nst.cliutil import EXIT_INTERRUPTED, run_main
+
+    def cut_short(args):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    parser = argparse.ArgumentParser(prog="demo")
+    parser.set_defaults(func=cut_short, resume_hint="demo again")
+    assert run_main("demo", parser, []) == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert err.strip() == "demo: interrupted; resume with: demo again" and "Traceback" not in err
+
+    def broken(args):
+        raise ImportError("no module named x")
+
+    parser.set_defaults(func=broken)
+    with pytest.raises(ImportError):  # a real import error is not hidden as an interrupt
+        run_main("demo", parser, [])

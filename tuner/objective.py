@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from nst.config import PROXY_LR
-from nst.errors import StyletuneError
+from nst.errors import StyletuneError, caused_by_interrupt
 from nst.judge import Judge
 from tuner.records import (
     ARTIFACTS_ATTR,
@@ -130,9 +130,14 @@ class Objective:
             else:
                 result = stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
                                  image_callback=on_images, extractor=self.extractor_override)
-        except KeyboardInterrupt:
+        except BaseException as exc:
+            if not caused_by_interrupt(exc):
+                raise
+            # the same stop even when the signal surfaced as another error (an import it cut short)
             trial.set_user_attr(FAIL_REASON_ATTR, "interrupted; queued again with the same parameters")
-            raise
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise KeyboardInterrupt from exc
         if not result.ok:
             trial.set_user_attr(CURVE_ATTR, [v for v in history if math.isfinite(v)])
             trial.set_user_attr(FAIL_REASON_ATTR, result.reason)

@@ -29,7 +29,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from nst.errors import StyletuneError
+from nst.errors import StyletuneError, caused_by_interrupt
 from tuner.liveness import orphans
 from tuner.records import FAIL_REASON_ATTR, RECIPE_ATTR, WORKER_PID_ATTR
 
@@ -248,6 +248,10 @@ def _worker_main(options, target: int, parent: int) -> int:
     except StyletuneError as exc:
         sys.stderr.write(f"tuner search worker {os.getpid()}: error: {exc}\n")
         return 2
+    except Exception as exc:
+        if caused_by_interrupt(exc):  # the stop signal cut an import short (see nst.errors)
+            return 130
+        raise
 
 
 def _child(options, target: int, parent: int) -> None:
