@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,33 @@ def _in_process(key: str) -> tuple[threading.RLock, list[int]]:
 
 
 @contextlib.contextmanager
+def _reentrant(key: str) -> Iterator[Callable[[], None] | None]:
+    """The in-process side of storage lock ``key``: other threads wait, the holding thread re-enters.
+
+    Yields None when this thread holds the lock already (nothing more to take). Otherwise
+    yields ``taken``, to be called once the real lock (file or server) is held, so that
+    calls nested inside see it as held until this one ends.
+    """
+    rlock, depth = _in_process(key)
+    with rlock:
+        if depth[0]:
+            depth[0] += 1
+            try:
+                yield None
+            finally:
+                depth[0] -= 1
+            return
+
+        def taken() -> None:
+            depth[0] = 1
+
+        try:
+            yield taken
+        finally:
+            depth[0] = 0
+
+
+@contextlib.contextmanager
 def storage_lock(url: str, name: str = "") -> Iterator[None]:
     """Hold an exclusive lock on storage ``url`` (and, on a server, on ``name`` within it).
 
@@ -113,14 +140,9 @@ def _sqlite_lock(db: Path) -> Iterator[None]:
         yield
         return
     lock_path = db.parent / f".{db.name}.lock"
-    rlock, depth = _in_process(str(lock_path.resolve()))
-    with rlock:
-        if depth[0]:  # this thread holds the file lock already
-            depth[0] += 1
-            try:
-                yield
-            finally:
-                depth[0] -= 1
+    with _reentrant(str(lock_path.resolve())) as taken:
+        if taken is None:  # this thread holds the file lock already
+            yield
             return
         try:
             fh = open(lock_path, "a+b")  # noqa: SIM115 - closed below, after the lock is released
@@ -129,11 +151,10 @@ def _sqlite_lock(db: Path) -> Iterator[None]:
             return
         with fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
-            depth[0] = 1
+            taken()
             try:
                 yield
             finally:
-                depth[0] = 0
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
 
@@ -143,14 +164,9 @@ def _server_lock(url: str, dialect: str, name: str) -> Iterator[None]:
     from sqlalchemy.pool import NullPool
 
     key = int.from_bytes(hashlib.sha256(f"styletune-study:{name}".encode()).digest()[:8], "big", signed=True)
-    rlock, depth = _in_process(f"{url}#{name}")
-    with rlock:
-        if depth[0]:
-            depth[0] += 1
-            try:
-                yield
-            finally:
-                depth[0] -= 1
+    with _reentrant(f"{url}#{name}") as taken:
+        if taken is None:
+            yield
             return
         try:
             engine = sqlalchemy.create_engine(url, poolclass=NullPool)
@@ -163,10 +179,9 @@ def _server_lock(url: str, dialect: str, name: str) -> Iterator[None]:
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
             else:
                 conn.execute(sqlalchemy.text("SELECT GET_LOCK(:k, 3600)"), {"k": f"styletune-{key}"})
-            depth[0] = 1
+            taken()
             yield
         finally:
-            depth[0] = 0
             conn.close()  # ends the session, which releases a session-level lock
             engine.dispose()
 
