@@ -36,13 +36,15 @@ the final checkpoint and ``model.keras`` load and stylise a photo.
 
 The networks are the ``tiny`` random ones at 32 px, so a kill-and-rerun cycle costs
 mostly Python and TensorFlow start-up (about 8-12 s on 2 cores); the mechanics under
-test are the same as with VGG at 256 px.
+test are the same as with VGG at 256 px. The search renders its trials with
+``--proxy gatys`` unless ``--proxy network`` (the search's own default) is asked for.
 
 Usage::
 
     python -m bench.chaos                              # 10 kills of each command; about 5 min on 2 cores
     python -m bench.chaos --kills 20 --seed 7          # more kills, another random schedule
     python -m bench.chaos --only tuner --kills 3 --keep /tmp/chaos   # keep the folders to look at
+    python -m bench.chaos --only tuner --proxy network   # kill searches that render with the network proxy
     python -m bench.chaos --json chaos.json            # the reports as JSON as well
 
 Exit status 0 when every check passed, 1 when any failed (each failure is printed).
@@ -62,6 +64,7 @@ from pathlib import Path
 from bench.chaos_common import Report
 from bench.chaos_trainer import run_trainer
 from bench.chaos_tuner import run_tuner
+from nst.config import PROXY_KINDS
 
 
 def table(reports: list[Report]) -> str:
@@ -92,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trainer-kills", type=int, help="override --kills for trainer fit")
     p.add_argument("--only", choices=("tuner", "trainer"), help="run one command only")
     p.add_argument("--trials", type=int, help="study target (default kills + 4)")
-    p.add_argument("--steps", type=int, default=8, help="L-BFGS steps per trial (default 8)")
+    p.add_argument("--steps", type=int, default=8,
+                   help="proxy steps per trial: L-BFGS steps of gatys, Adam steps of network (default 8)")
+    p.add_argument("--proxy", choices=PROXY_KINDS, default="gatys",
+                   help="tuner search --proxy: gatys (pixel optimisation; default here, the cheaper at 32 px) "
+                        "or network (the search's own default, Magenta's transformer)")
     p.add_argument("--train-steps", type=int, help="training steps (default max(300, 120 x kills))")
     p.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints (default 50)")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill schedule (default 0)")
@@ -112,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.only in (None, "tuner"):
             n = args.tuner_kills if args.tuner_kills is not None else args.kills
             print(f"tuner search: {n} kills (study in {work / 'tuner'})", flush=True)
-            reports.append(run_tuner(work / "tuner", n, seed=args.seed, trials=args.trials, steps=args.steps))
+            reports.append(run_tuner(work / "tuner", n, seed=args.seed, trials=args.trials, steps=args.steps,
+                                     proxy=args.proxy))
         if args.only in (None, "trainer"):
             n = args.trainer_kills if args.trainer_kills is not None else args.kills
             print(f"trainer fit: {n} kills (run in {work / 'trainer'})", flush=True)

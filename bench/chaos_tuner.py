@@ -31,12 +31,12 @@ from bench.chaos_common import (
 STUDY = "painting"
 
 
-def tuner_argv(inputs: dict[str, Path], url: str, trials: int, steps: int) -> list[str]:
+def tuner_argv(inputs: dict[str, Path], url: str, trials: int, steps: int, proxy: str = "gatys") -> list[str]:
     """The one ``tuner search`` command, run again unchanged after every kill."""
     return [sys.executable, "-m", "tuner.cli", "search", "--style", str(inputs["painting"]), "--content",
             str(inputs["photos"]), "--size", "32", "--steps", str(steps), "--trials", str(trials), "--networks", "tiny",
             "--judge-network", "tiny", "--noise-limit", "10", "--seed", "1", "--no-early-stop", "--heartbeat", "1",
-            "-q", "--storage", url]
+            "--proxy", proxy, "-q", "--storage", url]
 
 
 def integrity(db: Path) -> str:
@@ -186,15 +186,19 @@ def verify_study(url: str, db: Path, target: int, report: Report) -> None:
 
 
 def run_tuner(work: Path, kills: int = 10, *, seed: int = 0, trials: int | None = None, steps: int = 8,
-              log: Callable[[str], None] = print) -> Report:
-    """Kill ``tuner search`` ``kills`` times at varied moments, rerun it to the end, verify the study."""
+              proxy: str = "gatys", log: Callable[[str], None] = print) -> Report:
+    """Kill ``tuner search`` ``kills`` times at varied moments, rerun it to the end, verify the study.
+
+    ``proxy`` is the search's ``--proxy``: ``gatys`` (pixel optimisation, the cheaper one at
+    these sizes) unless a run asks for the network proxy, the search's own default.
+    """
     rng = random.Random(seed)
     inputs = make_inputs(work / "inputs")
     db = work / "studies" / "studies.db"
     url = f"sqlite:///{db}"
     art = db.parent / "artifacts"
     trials = trials or kills + 4
-    argv = tuner_argv(inputs, url, trials, steps)
+    argv = tuner_argv(inputs, url, trials, steps, proxy)
     report = Report("tuner search")
     started = time.monotonic()
     seen: dict[Path, float] = {}
