@@ -19,6 +19,7 @@ import pytest
 from PIL import Image
 
 from trainer import sample_data as sd
+from trainer.debs import read_rcc
 
 
 def smooth_photo(seed: int, size: tuple[int, int] = (360, 300), colour: bool = True) -> Image.Image:
@@ -84,10 +85,10 @@ def test_perceptual_hash_finds_copies_and_tells_photos_apart():
 
 def test_read_rcc_returns_plain_and_compressed_files(tmp_path):
     write_rcc(tmp_path / "x.rcc", {"a.webp": (b"plain bytes", False), "b.webp": (b"squeezed " * 50, True)})
-    assert dict(sd.read_rcc(tmp_path / "x.rcc")) == {"/pics/a.webp": b"plain bytes", "/pics/b.webp": b"squeezed " * 50}
+    assert dict(read_rcc(tmp_path / "x.rcc")) == {"/pics/a.webp": b"plain bytes", "/pics/b.webp": b"squeezed " * 50}
     (tmp_path / "bad.rcc").write_bytes(b"not a resource file")
     with pytest.raises(sd.PhotoSetError, match="qres"):
-        list(sd.read_rcc(tmp_path / "bad.rcc"))
+        list(read_rcc(tmp_path / "bad.rcc"))
 
 
 @pytest.fixture

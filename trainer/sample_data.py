@@ -34,135 +34,22 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fnmatch
 import io
-import os
 import re
 import shutil
-import struct
-import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from nst.errors import StyletuneError
-
-CATEGORIES = ("people", "animals", "buildings", "landscapes", "objects")
-
-
-class PhotoSetError(StyletuneError):
-    """The photo set cannot be built (no apt-get, a package that cannot be downloaded, ...)."""
-
-
-@dataclass(frozen=True)
-class Package:
-    """A Debian package that carries photos, with a one-line licence summary for the log and the docs."""
-
-    name: str
-    short: str  # prefix of the output file names
-    licence: str
-
-
-@dataclass(frozen=True)
-class Pick:
-    """Files of one package that are photographs of one category.
-
-    ``pattern`` is matched (``fnmatch``) against paths inside the package, such as
-    ``usr/share/kphotoalbum/demo/*.jpg``. ``ARCHIVE!INNER`` reaches into a Qt resource file
-    (``.rcc``): GCompris keeps its pictures in those. The first pick that matches a file
-    decides its category, so exceptions go before the general rule. ``rotate`` turns photos
-    that are stored sideways (KPhotoAlbum's demo records the angle in its index instead).
-    """
-
-    package: str
-    pattern: str
-    category: str
-    rotate: int = 0  # degrees clockwise
-
-
-PACKAGES = (
-    Package("gcompris-qt-data", "gcompris",
-            "GPL-3+ as the package default; many photos carry their own CC-BY, CC-BY-SA or public-domain entry"),
-    Package("kphotoalbum", "kphotoalbum", "GPL-2+ (the demo album ships under the program's licence)"),
-    Package("lomiri-wallpapers-16.04", "lomiri", "CC-BY-4.0, CC-BY-SA-4.0 or CC0-1.0 per photo (photographer named)"),
-    Package("mate-backgrounds", "mate", "GPL-2+"),
-    Package("palapeli-data", "palapeli", "GPL-2+"),
-    Package("python-matplotlib-data", "matplotlib", "matplotlib licence (PSF-style); the photo is a US Navy public-domain portrait"),
-    Package("python3-sklearn", "sklearn", "CC-BY-2.0 (Flickr photographers named in the copyright file)"),
-)
-
-_GC = "usr/share/gcompris-qt/rcc/"
-_GC_ACT = "*/src/activities/"
-
-
-def _gc(rcc: str, inner: str, category: str) -> Pick:
-    return Pick("gcompris-qt-data", f"{_GC}{rcc}.rcc!{_GC_ACT}{inner}", category)
-
-
-def _kpa(name: str, category: str, rotate: int = 0) -> Pick:
-    return Pick("kphotoalbum", f"usr/share/kphotoalbum/demo/{name}.jpg", category, rotate)
-
-
-_DETAILS_PHOTOS = ("Chenonceau", "EgeskovSlotSpejling", "EilanDonanCastle", "FanoeWindmill", "GizahPyramids", "NDP",
-                   "Nagoya", "Neuschwanstein", "OperaSidney", "TajMahal", "TourEiffel", "TowerBridgeLondon")
-
-PICKS: tuple[Pick, ...] = (
-    # GCompris: photos of animals, monuments, musicians and a few objects (webp inside .rcc files).
-    _gc("erase", "erase/resource/*.webp", "animals"),
-    _gc("explore_farm_animals", "explore_farm_animals/resource/animals/*.webp", "animals"),
-    _gc("explore_world_animals", "explore_world_animals/resource/animals/*.webp", "animals"),
-    _gc("explore_monuments", "explore_monuments/resource/usa/canyondeChelly.webp", "landscapes"),
-    _gc("explore_monuments", "explore_monuments/resource/*/*.webp", "buildings"),
-    *(_gc("details", f"details/resource/image/{name}_background.webp", "buildings") for name in _DETAILS_PHOTOS),
-    *(_gc("explore_world_music", f"explore_world_music/resource/music/{name}.webp", "objects")
-      for name in ("africa", "america", "middleeast")),  # instruments on their own
-    _gc("explore_world_music", "explore_world_music/resource/music/*.webp", "people"),
-    _gc("categorization", "categorization/resource/images/others/*.webp", "objects"),
-    _gc("categorization", "categorization/resource/images/tools/*.webp", "objects"),
-    _gc("categorization", "categorization/resource/images/renewable/*.webp", "objects"),
-    _gc("categorization", "categorization/resource/images/fishes/*.webp", "animals"),
-    _gc("categorization", "categorization/resource/images/monuments/*.webp", "buildings"),
-    _gc("clickgame", "clickgame/resource/sea*.webp", "landscapes"),
-    # KPhotoAlbum's demo album: friends, pets and holidays.
-    *(_kpa(n, "people") for n in ("anne_helene", "bar55", "bar55_2", "cold_water", "grand_canyon_2", "jesper",
-                                  "jesper_2", "new_wave_2", "pool", "qt-logo")),
-    _kpa("new_wave_1", "people", 90), _kpa("wayne", "people", 90), _kpa("grand_canyon_1", "people", 180),
-    _kpa("pool_2", "objects", 270),
-    *(_kpa(n, "animals") for n in ("blackie", "donna", "donna_2", "spiff", "spiff_2")),
-    *(_kpa(n, "landscapes") for n in ("grand_canyon_3", "skagen", "skagen_2", "snow", "sunset")),
-    # Ubuntu's 16.04 wallpaper contest photos (the others in that package are graphics).
-    *(Pick("lomiri-wallpapers-16.04", f"usr/share/backgrounds/{n}_by_*.jpg", "landscapes")
-      for n in ("aitzgorri", "picosdeeuropa", "sunset", "life", "seeding", "Bridge")),
-    *(Pick("lomiri-wallpapers-16.04", f"usr/share/backgrounds/{n}_by_*.jpg", "objects")
-      for n in ("Wine", "Picture_0B", "Picture_1A")),
-    *(Pick("lomiri-wallpapers-16.04", f"usr/share/backgrounds/{n}_by_*.jpg", "animals")
-      for n in ("Dragonfly", "friends", "free")),
-    # MATE's nature backgrounds (its other folders are graphics).
-    *(Pick("mate-backgrounds", f"usr/share/backgrounds/mate/nature/{n}.jpg", "landscapes")
-      for n in ("Dune", "GreenMeadow", "Storm")),
-    Pick("mate-backgrounds", "usr/share/backgrounds/mate/nature/LadyBird.jpg", "animals"),
-    Pick("mate-backgrounds", "usr/share/backgrounds/mate/nature/*.jpg", "objects"),
-    # KDE's jigsaw puzzles, matplotlib's and scikit-learn's sample photos.
-    Pick("palapeli-data", "usr/share/palapeli/collection/castle-maintenon.jpg", "buildings"),
-    Pick("palapeli-data", "usr/share/palapeli/collection/cincinnati-bridge.jpg", "buildings"),
-    Pick("palapeli-data", "usr/share/palapeli/collection/citrus-fruits.jpg", "objects"),
-    Pick("palapeli-data", "usr/share/palapeli/collection/european-honey-bee.jpg", "animals"),
-    Pick("palapeli-data", "usr/share/palapeli/collection/panther-chameleon-female.jpg", "animals"),
-    Pick("python-matplotlib-data", "usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg", "people"),
-    Pick("python3-sklearn", "usr/lib/python3/dist-packages/sklearn/datasets/images/china.jpg", "buildings"),
-    Pick("python3-sklearn", "usr/lib/python3/dist-packages/sklearn/datasets/images/flower.jpg", "objects"),
-)
-
-#: Fewer photos than this after filtering means a package's layout changed: the run says so.
-MIN_PHOTOS = 100
-
+from trainer.debs import PhotoSetError, default_cache, fetch_debs, iter_members, unpack
+from trainer.photo_picks import CATEGORIES, MIN_PHOTOS, PACKAGES, PICKS, Package, Pick
 
 # --------------------------------------------------------------------------- checks on one picture
 
@@ -197,63 +84,6 @@ def perceptual_hash(rgb: np.ndarray) -> int:
 def hamming(a: int, b: int) -> int:
     """Number of bits in which two hashes differ."""
     return (a ^ b).bit_count()
-
-
-# --------------------------------------------------------------------------- reading packages
-
-
-def read_rcc(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Every file inside a Qt resource file (``.rcc``), as ``(path, bytes)``.
-
-    Format (Qt's rcc, versions 1-3): a header with the offsets of a tree of 14- or 22-byte
-    nodes, a data block and a names block. A node is a directory (children) or a file
-    (offset into the data block, zlib-compressed with a 4-byte size prefix when flag 1 is
-    set). Zstandard-compressed entries (flag 4, newer Qt) are skipped: image files are
-    stored uncompressed because compression does not shrink them.
-    """
-    data = Path(path).read_bytes()
-    if data[:4] != b"qres" or len(data) < 20:
-        raise PhotoSetError(f"{path} is not a Qt resource file (no 'qres' header); the package layout changed")
-    version, tree, blobs, names = struct.unpack(">IIII", data[4:20])
-    node_size = 14 if version == 1 else 22
-
-    def name_at(offset: int) -> str:
-        (length,) = struct.unpack_from(">H", data, names + offset)
-        start = names + offset + 6  # length, then a 4-byte hash, then UTF-16 text
-        return data[start:start + 2 * length].decode("utf-16-be")
-
-    stack = [(0, "")]
-    while stack:
-        index, prefix = stack.pop()
-        node = tree + index * node_size
-        name_offset, flags = struct.unpack_from(">IH", data, node)
-        name = name_at(name_offset) if index else ""
-        if flags & 2:  # directory
-            count, first = struct.unpack_from(">II", data, node + 6)
-            stack.extend((child, f"{prefix}{name}/") for child in range(first + count - 1, first - 1, -1))
-            continue
-        (offset,) = struct.unpack_from(">I", data, node + 10)
-        (length,) = struct.unpack_from(">I", data, blobs + offset)
-        blob = data[blobs + offset + 4:blobs + offset + 4 + length]
-        if flags & 4:
-            continue
-        if flags & 1:
-            blob = zlib.decompress(blob[4:])
-        yield prefix + name, blob
-
-
-def iter_members(root: Path, pattern: str) -> Iterator[tuple[str, bytes]]:
-    """Files of an unpacked package matching a :class:`Pick` pattern, in a stable order."""
-    if "!" in pattern:
-        outer, inner = pattern.split("!", 1)
-        for archive in sorted(root.glob(outer)):
-            for name, blob in sorted(read_rcc(archive)):
-                if fnmatch.fnmatchcase(name.lstrip("/"), inner.lstrip("/")):
-                    yield f"{archive.relative_to(root)}!{name}", blob
-        return
-    for path in sorted(root.glob(pattern)):
-        if path.is_file():
-            yield str(path.relative_to(root)), path.read_bytes()
 
 
 # --------------------------------------------------------------------------- assembling
@@ -408,56 +238,9 @@ def contact_sheet(folder: str | Path, out: str | Path, *, thumb: int = 64, colum
     return out
 
 
-# --------------------------------------------------------------------------- fetching
-
-
-def default_cache() -> Path:
-    """Where downloaded ``.deb`` files are kept between runs (outside the photo folder, which trains as is)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "styletune" / "debs"
-
-
 def _deb_version(deb: Path) -> str:
     parts = deb.name.split("_")
     return parts[1].replace("%3a", ":") if len(parts) >= 3 else ""
-
-
-def fetch_debs(names: Iterable[str], cache: Path) -> dict[str, Path]:
-    """The ``.deb`` of each package, from ``cache`` or downloaded there with ``apt-get download``.
-
-    ``apt-get download`` needs no root: it writes into the current folder as the calling
-    user and installs nothing. It does need the package lists, which ``apt-get update``
-    (as root) fills once per machine.
-    """
-    names = list(names)
-    cache.mkdir(parents=True, exist_ok=True)
-    found = {n: sorted(cache.glob(f"{n}_*.deb"), key=lambda p: p.stat().st_mtime) for n in names}
-    missing = [n for n in names if not found[n]]
-    if missing:
-        if shutil.which("apt-get") is None:
-            raise PhotoSetError("apt-get not found: the photo set comes from Debian packages (Debian or Ubuntu "
-                                "needed); elsewhere use --source skimage")
-        for name in missing:  # one at a time, so the error names the package that failed
-            proc = subprocess.run(["apt-get", "download", "-q", name], cwd=cache, capture_output=True, text=True)
-            found[name] = sorted(cache.glob(f"{name}_*.deb"), key=lambda p: p.stat().st_mtime)
-            if proc.returncode != 0 or not found[name]:
-                lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip().startswith("E:")]
-                why = lines[-1] if lines else f"apt-get exited with {proc.returncode}"
-                raise PhotoSetError(f"cannot download Debian package {name!r} ({why}); run 'apt-get update' "
-                                    "as root and retry, or use --source skimage")
-    return {n: found[n][-1] for n in names}
-
-
-def unpack(deb: Path, dest: Path) -> Path:
-    """``dpkg-deb -x``: the package's files under ``dest``, without installing anything."""
-    if shutil.which("dpkg-deb") is None:
-        raise PhotoSetError("dpkg-deb not found: the photo set comes from Debian packages; use --source skimage")
-    dest.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise PhotoSetError(f"cannot unpack {deb.name} ({proc.stderr.strip().splitlines()[-1:] or ['dpkg-deb failed']}"
-                            f"); delete it from {deb.parent} and retry")
-    return dest
 
 
 def build_photo_set(folder: str | Path, *, cache: Path | None = None, picks: Sequence[Pick] = PICKS,
