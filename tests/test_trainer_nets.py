@@ -7,13 +7,11 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import synthetic_photo
+from trainer.costs import count_params, forward_flops, receptive_radius
 from trainer.nets import (
     ARCHS,
     build_network,
-    count_params,
-    forward_flops,
     moments,
-    receptive_radius,
     size_factor,
     stats_model,
 )
