@@ -51,6 +51,15 @@ from typing import Any
 import numpy as np
 
 from nst.errors import ConfigError
+from nst.measures import (
+    band_ratio,
+    lab_pixels,
+    painting_in_frame,
+    sliced_distance,
+    sorted_projections,
+    structure_distance,
+    unit_directions,
+)
 
 JUDGE_NAME = "styletune-judge"
 #: 1: style through vgg16_hed (sliced distance over four layers) + colour.
@@ -58,8 +67,6 @@ JUDGE_NAME = "styletune-judge"
 JUDGE_VERSION = 2
 #: The style network outside :mod:`nst.lossnets`: Magenta's predictor, via :mod:`nst.arbitrary`.
 MAGENTA = "magenta"
-
-_REC601 = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 @dataclass(frozen=True)
@@ -175,107 +182,6 @@ class JudgeScores:
                 "noise": float(np.mean(self.noise))}
 
 
-# -- pure measurements ---------------------------------------------------------------
-
-def luminance(images: np.ndarray) -> np.ndarray:
-    return images @ _REC601
-
-
-def _downsample2(img: np.ndarray) -> np.ndarray:
-    """2x2 box average (odd edges dropped): the pyramid step of multi-scale SSIM."""
-    h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
-    img = img[:h, :w]
-    return 0.25 * (img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2])
-
-
-def structure_distance(result: np.ndarray, photo: np.ndarray, scales: int = 3, sigma: float = 1.5) -> float:
-    """``1 - cs``: contrast-structure similarity of luminance over ``scales`` octaves.
-
-    ``cs = (2 cov + C) / (var_x + var_y + C)`` with Gaussian windows and ``C = 0.01^2``
-    (SSIM's smaller constant, so the faint structure of a 128 px photo counts), averaged per scale with weights equal to the photo's local standard
-    deviation, then averaged over scales. 0 when identical, about 1 when unrelated, up to
-    2 when inverted. A flat result scores about 1, not 0 (the plain structure term would
-    reward a flat image).
-    """
-    from scipy.ndimage import gaussian_filter
-
-    c2 = 0.01**2
-    x, y = luminance(result).astype(np.float64), luminance(photo).astype(np.float64)
-    values = []
-    for s in range(scales):
-        if s:
-            x, y = _downsample2(x), _downsample2(y)
-        if min(x.shape) < 8:
-            break
-        mx, my = gaussian_filter(x, sigma), gaussian_filter(y, sigma)
-        vx = np.maximum(gaussian_filter(x * x, sigma) - mx * mx, 0.0)
-        vy = np.maximum(gaussian_filter(y * y, sigma) - my * my, 0.0)
-        cov = gaussian_filter(x * y, sigma) - mx * my
-        cs = (2 * cov + c2) / (vx + vy + c2)
-        weight = np.sqrt(vy) + 1e-6
-        values.append(float(np.sum(weight * cs) / np.sum(weight)))
-    return 1.0 - float(np.mean(values))
-
-
-def band_ratio(image: np.ndarray) -> float:
-    """Finest-band energy over the next band's (difference-of-Gaussians), averaged over RGB.
-
-    About constant for pictures with a natural falling spectrum; pixel speckle raises it.
-    """
-    from scipy.ndimage import gaussian_filter
-
-    ratios = []
-    for c in range(image.shape[-1]):
-        ch = image[..., c].astype(np.float64)
-        g1, g2 = gaussian_filter(ch, 1.0), gaussian_filter(ch, 2.0)
-        fine = np.mean(np.abs(ch - g1))
-        mid = np.mean(np.abs(g1 - g2))
-        ratios.append((fine + 1e-4) / (mid + 1e-4))
-    return float(np.mean(ratios))
-
-
-def _projections(dim: int, count: int, seed: int) -> np.ndarray:
-    """Fixed random unit directions ``(dim, count)`` (same seed → same judge)."""
-    rng = np.random.default_rng([seed, dim, count])
-    p = rng.normal(size=(dim, count))
-    return p / np.linalg.norm(p, axis=0, keepdims=True)
-
-
-def sorted_projections(samples: np.ndarray, directions: np.ndarray, quantiles: int) -> np.ndarray:
-    """``(quantiles, K)``: the distribution of each projection, read at evenly spaced levels.
-
-    Level ``(k + 1/2) / quantiles`` of the sorted projections (nearest rank), so two sample
-    sets of different sizes compare at the same points of their distributions.
-    """
-    proj = np.sort(samples.astype(np.float32) @ directions.astype(np.float32), axis=0)
-    n = proj.shape[0]
-    ranks = np.minimum(((np.arange(quantiles) + 0.5) / quantiles * n).astype(int), n - 1)
-    return proj[ranks].astype(np.float64)
-
-
-def sliced_distance(q_a: np.ndarray, q_b: np.ndarray) -> float:
-    """Sliced 2-Wasserstein distance from two :func:`sorted_projections` tables."""
-    return float(np.sqrt(np.mean((q_a - q_b) ** 2)))
-
-
-def _lab(images: np.ndarray) -> np.ndarray:
-    from skimage.color import rgb2lab
-
-    return rgb2lab(np.clip(images, 0.0, 1.0)).reshape(-1, 3)
-
-
-def painting_in_frame(painting: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """The painting resized and centre-cropped to fill a ``(h, w)`` frame."""
-    from nst.images import resize
-
-    h, w = hw
-    ph, pw = painting.shape[:2]
-    scale = max(h / ph, w / pw)
-    big = resize(painting, (max(w, round(pw * scale)), max(h, round(ph * scale))))
-    top, left = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
-    return big[top : top + h, left : left + w]
-
-
 # -- the judge -------------------------------------------------------------------------
 
 class Judge:
@@ -320,13 +226,13 @@ class Judge:
 
             self.extractor = extractor or get_extractor(spec.network, spec.layers, spec.pooling)
             feats = self._features(self.painting[None])
-            self._dirs = {name: _projections(f.shape[-1], spec.projections, spec.seed + i)
+            self._dirs = {name: unit_directions(f.shape[-1], spec.projections, spec.seed + i)
                           for i, (name, f) in enumerate(feats.items())}
             self._painting_q = {name: sorted_projections(f[0].reshape(-1, f.shape[-1]), self._dirs[name],
                                                          spec.quantiles)
                                 for name, f in feats.items()}
-        self._colour_dirs = np.concatenate([np.eye(3), _projections(3, 13, spec.seed)], axis=1)
-        self._painting_colour = sorted_projections(_lab(self.painting), self._colour_dirs, spec.quantiles)
+        self._colour_dirs = np.concatenate([np.eye(3), unit_directions(3, 13, spec.seed)], axis=1)
+        self._painting_colour = sorted_projections(lab_pixels(self.painting), self._colour_dirs, spec.quantiles)
         # References: what "doing nothing" scores in absolute units.
         self._ref_deep, self._ref_colour = self._style_distances(self.photos)
         self._ref_content = np.array([structure_distance(self.frame, p, spec.ssim_scales) for p in self.photos])
@@ -359,7 +265,7 @@ class Judge:
     def _style_distances(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Absolute deep and colour distances to the painting, per image."""
         colour = np.array([
-            sliced_distance(sorted_projections(_lab(img), self._colour_dirs, self.spec.quantiles), self._painting_colour)
+            sliced_distance(sorted_projections(lab_pixels(img), self._colour_dirs, self.spec.quantiles), self._painting_colour)
             for img in images
         ])
         return self._deep_distances(images), colour

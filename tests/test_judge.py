@@ -11,18 +11,8 @@ import numpy as np
 import pytest
 
 from nst.errors import ConfigError
-from nst.judge import (
-    JUDGE_VERSION,
-    MAGENTA,
-    Judge,
-    JudgeSpec,
-    band_ratio,
-    describe,
-    painting_in_frame,
-    sliced_distance,
-    sorted_projections,
-    structure_distance,
-)
+from nst.judge import JUDGE_VERSION, MAGENTA, Judge, JudgeSpec, describe
+from nst.measures import band_ratio, painting_in_frame, sliced_distance, sorted_projections, structure_distance
 from tests.conftest import synthetic_painting, synthetic_photo
 
 
@@ -91,9 +81,9 @@ def test_colour_part_is_the_sliced_lab_distance_over_the_photos(judge):
     """The colour part against the distance worked out here with skimage's Lab and fresh directions."""
     from skimage.color import rgb2lab
 
-    from nst.judge import _projections
+    from nst.measures import unit_directions
 
-    dirs = np.concatenate([np.eye(3), _projections(3, 13, judge.spec.seed)], axis=1)
+    dirs = np.concatenate([np.eye(3), unit_directions(3, 13, judge.spec.seed)], axis=1)
     painting_q = sorted_projections(rgb2lab(judge.painting).reshape(-1, 3), dirs, 64)
     result = _blend(judge, 0.5)
     got = judge.score(result).parts["style_colour"]
