@@ -6,6 +6,7 @@ Usage::
     python bench/study_cost.py --trials 50              # the full 50-trial study (about 30 min unloaded)
     python bench/study_cost.py --keep /tmp/cost.db      # keep the study ...
     python bench/study_cost.py --analyse /tmp/cost.db   # ... and print the tables again from it, without running
+    python bench/study_cost.py --compare-proxies        # the network proxy's study cost beside the Gatys proxy's
 
 What it does, in one process:
 
@@ -152,6 +153,48 @@ def run(args) -> str:
     return url
 
 
+def compare_proxies(args) -> None:
+    """Default studies with each proxy, one trial of each in turn, in this process; print the cost ratio.
+
+    Both studies use the default settings (early stopping on, as a user runs them) and the
+    same seed, so their first trials are the same recipes. Alternating trial by trial
+    exposes both to the same load, which is what makes the ratio fair on a shared machine.
+    """
+    from tuner.search import SearchOptions, prepare, work
+
+    folder = Path(tempfile.mkdtemp(prefix="study-cost-"))
+    kinds = ("gatys", "network")
+    preps, setup = {}, {}
+    for kind in kinds:
+        url = f"sqlite:///{folder / (kind + '.db')}"
+        t0 = time.perf_counter()
+        preps[kind] = prepare(SearchOptions(style=args.style, trials=args.trials, storage=url, seed=args.seed,
+                                            quiet=True, study="cost", proxy=kind))
+        setup[kind] = time.perf_counter() - t0
+    times: dict[str, list[float]] = {k: [] for k in kinds}
+    for k in range(1, args.trials + 1):
+        for kind in (kinds if k % 2 else kinds[::-1]):  # alternate who goes first
+            t0 = time.perf_counter()
+            work(preps[kind], k)
+            times[kind].append(time.perf_counter() - t0)
+        print(f"trial {k}/{args.trials}: " + ", ".join(f"{kind} {times[kind][-1]:.1f} s" for kind in kinds), flush=True)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    total = {k: setup[k] + 50 * med[k] for k in kinds}
+    print(f"\nmeasured on: {machine_summary()}\n")
+    print(format_table(
+        ["quantity", "gatys (pixels, L-BFGS)", "network (Magenta, norm layers)", "network / gatys"],
+        [
+            ["set-up (photos, baseline, judge), s", round(setup["gatys"], 1), round(setup["network"], 1),
+             round(setup["network"] / setup["gatys"], 2)],
+            [f"median trial, s (of {args.trials}, interleaved)", round(med["gatys"], 1), round(med["network"], 1),
+             round(med["network"] / med["gatys"], 2)],
+            ["first trial (includes tracing), s", round(times["gatys"][0], 1), round(times["network"][0], 1),
+             round(times["network"][0] / times["gatys"][0], 2)],
+            ["50 trials: set-up + 50 x median, min", round(total["gatys"] / 60, 1), round(total["network"] / 60, 1),
+             round(total["network"] / total["gatys"], 2)],
+        ]))
+
+
 def analyse(url: str) -> None:
     import optuna
 
@@ -235,7 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", help="keep the study in this SQLite file instead of a temporary one")
     ap.add_argument("--analyse", metavar="DB", help="only print the tables of a study kept with --keep")
+    ap.add_argument("--compare-proxies", action="store_true",
+                    help="run a default study with each proxy (gatys, network), trials interleaved, and print "
+                         "the cost of one beside the other")
     args = ap.parse_args(argv)
+    if args.compare_proxies:
+        print(machine_summary(), flush=True)
+        compare_proxies(args)
+        return 0
     if args.analyse:
         analyse(f"sqlite:///{Path(args.analyse).resolve()}")
         return 0
