@@ -6,7 +6,7 @@ Usage::
     python bench/baseline_judges.py --styles examples/starry_night.jpg --size 128 --steps 50
 
 The default judge (``magenta``) measures style as a distance between style vectors of
-Magenta's style-prediction network, and the baseline (:func:`tuner.study.compute_baseline`)
+Magenta's style-prediction network, and the baseline (:func:`tuner.baseline.compute_baseline`)
 is Magenta's transformer steered by the painting's vector in that same space. A judge on
 another network (``vgg16_hed``: sliced Wasserstein distances of its features) has no such
 tie. The reference is a Gatys render with the default StyleConfig on the same photos, the

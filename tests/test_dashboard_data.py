@@ -333,6 +333,7 @@ def test_cached_reading_storage_sees_state_changes(tmp_path):
 # --------------------------------------------------------------------------- off-the-shelf baseline
 def test_ensure_baseline_paints_judges_and_stores_once(tmp_path, monkeypatch):
     """First view computes it with the study's own judge and stores it; later views read it back."""
+    import tuner.baseline
     import tuner.study
     from nst.judge import Judge, JudgeSpec
     from tuner.reader import read_image_artifact
@@ -360,7 +361,7 @@ def test_ensure_baseline_paints_judges_and_stores_once(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("computed twice")
 
-    monkeypatch.setattr(tuner.study, "compute_baseline", fail)
+    monkeypatch.setattr(tuner.baseline, "compute_baseline", fail)
     assert data.ensure_baseline(again, settings) == base
 
 

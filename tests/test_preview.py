@@ -151,12 +151,13 @@ def test_preview_help_loads_neither_onnxruntime_nor_tensorflow():
 
 
 def test_show_prints_the_stored_baseline_without_recomputing_it(tmp_path, capsys, monkeypatch):
+    import tuner.baseline
     import tuner.study
     from tests.studyfactory import make_study
     from tuner.reader import load_study, open_storage
 
     url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=3, n_pruned=0, n_fail=0, baseline=True)
-    monkeypatch.setattr(tuner.study, "compute_baseline", lambda *a, **k: pytest.fail("computed again"))
+    monkeypatch.setattr(tuner.baseline, "compute_baseline", lambda *a, **k: pytest.fail("computed again"))
     base = tuner.study.read_baseline(load_study(open_storage(url), "fixture").user_attrs)
     code, out, err = run(["show", "fixture", "--storage", url], capsys)
     assert code == 0, err
@@ -167,6 +168,7 @@ def test_show_prints_the_stored_baseline_without_recomputing_it(tmp_path, capsys
 
 
 def test_show_computes_a_missing_baseline_once_and_no_baseline_leaves_it_alone(tmp_path, capsys, monkeypatch):
+    import tuner.baseline
     import tuner.study
     from tests.studyfactory import make_study
     from tuner.reader import load_study, open_storage
@@ -187,7 +189,7 @@ def test_show_computes_a_missing_baseline_once_and_no_baseline_leaves_it_alone(t
                                     feasible=True, side=384, seconds=0.1)
         return base, photos, photos[0]
 
-    monkeypatch.setattr(tuner.study, "compute_baseline", fake)
+    monkeypatch.setattr(tuner.baseline, "compute_baseline", fake)
     for _ in range(2):
         code, out, _ = run(["show", "fixture", "--storage", url], capsys)
         assert code == 0 and "2 of 2 feasible trial(s) beat it on both scores" in out

@@ -221,7 +221,7 @@ def _show(args: argparse.Namespace) -> int:
 
 def _baseline_line(study, rec: StudyRecord, args: argparse.Namespace) -> str:
     """One line: the off-the-shelf model's scores and how many trials beat it (computed on first view)."""
-    from tuner.study import BaselineUnavailable, ensure_baseline, read_baseline
+    from tuner.baseline import BaselineUnavailable, ensure_baseline, read_baseline
 
     label = "off-the-shelf baseline (Magenta arbitrary network, no training)"
     if args.no_baseline:

@@ -1,0 +1,180 @@
+"""A study's off-the-shelf baseline: Magenta's arbitrary network on the test photos, scored by the study's judge.
+
+Computed the first time ``tuner show`` or the dashboard asks for it, and stored with the
+study (user attribute ``baseline``, pictures as artifacts); :mod:`tuner.study` makes and
+checks the study itself.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nst.errors import StyletuneError
+from tuner.artifacts import atomic_store, png_bytes, upload_bytes
+from tuner.reader import artifact_dir
+
+#: Study user attribute holding the :class:`Baseline` record.
+BASELINE_ATTR = "baseline"
+BASELINE_VERSION = 1
+BASELINE_MODEL = "magenta-arbitrary"
+
+
+class BaselineUnavailable(StyletuneError):
+    """The baseline cannot be computed here (model or judge weights missing, judge changed)."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Magenta's arbitrary stylisation (Ghiasi et al. 2017) on a study's test photos, scored by the study's judge.
+
+    It needs no training and no search, so it is the reference a study has to beat: a
+    trial whose style and content scores are both lower (0 = ideal) is better than the
+    off-the-shelf model for this painting by the judge's measure. Stored once per study
+    as the user attribute ``baseline`` (:meth:`to_dict`); its pictures are study artifacts.
+    """
+
+    scores: dict[str, float]  # {"style", "content", "noise"}: means over the test photos
+    per_photo: dict[str, dict[str, float]]
+    artifacts: dict[str, str]  # {"<content name>": id, "sheet": id}: PNGs at the proxy size
+    feasible: bool  # noise within the judge's limit, as for a trial
+    side: int  # long side at which the transformer painted (the photos are resized to it and back)
+    seconds: float
+    model: str = BASELINE_MODEL
+    version: int = BASELINE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Baseline | None:
+        """The record, or None when it is absent, malformed or from another version (then it is recomputed)."""
+        from dataclasses import fields
+
+        if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
+            return None
+        names = {f.name for f in fields(cls)}
+        try:
+            record = cls(**{k: v for k, v in data.items() if k in names})
+            scores = {k: float(record.scores[k]) for k in ("style", "content", "noise")}
+        except (TypeError, KeyError, ValueError):
+            return None
+        return cls(**{**record.to_dict(), "scores": scores})
+
+    def beaten_by(self, scores: Any, tradeoff: float | None = None) -> bool:
+        """Whether a trial's judge scores beat this baseline.
+
+        Two objectives: lower on both style and content (Pareto dominance, so neither score
+        was bought with the other). One objective (``--tradeoff t``): a lower style + t * content.
+        """
+        try:
+            s, c = float(scores["style"]), float(scores["content"])
+        except (TypeError, KeyError, ValueError):
+            return False
+        bs, bc = self.scores["style"], self.scores["content"]
+        if tradeoff is not None:
+            return s + tradeoff * c < bs + tradeoff * bc
+        return s <= bs and c <= bc and (s < bs or c < bc)
+
+
+def read_baseline(user_attrs: dict[str, Any]) -> Baseline | None:
+    """The study's stored baseline, from its user attributes; None if it has none yet."""
+    return Baseline.from_dict(user_attrs.get(BASELINE_ATTR))
+
+
+def _painting_from_bytes(data: bytes, filename: str) -> np.ndarray:
+    """Decode the stored painting exactly as ``tuner search`` decoded the file (:func:`nst.images.load_image`)."""
+    from nst.images import load_image
+
+    with tempfile.TemporaryDirectory(prefix="styletune-") as tmp:
+        path = Path(tmp) / f"painting{Path(filename).suffix or '.png'}"
+        path.write_bytes(data)
+        return load_image(path)
+
+
+def compute_baseline(record: dict[str, Any], url: str, artifacts: str | None = None) -> tuple[Baseline, list, np.ndarray]:
+    """Paint the study's test photos with the arbitrary network and score them with the study's judge.
+
+    Returns the record (without artifact ids), the results and their contact sheet. The
+    photos and the painting are read back from the study's artifacts, so an old study is
+    measured on exactly the pictures its trials were judged on; the transformer paints at
+    its default working size (long side 384, :func:`nst.arbitrary.stylize`), as
+    ``tuner preview`` would, and the result is resized back to the proxy size.
+    """
+    import time
+
+    from nst import arbitrary
+    from nst.errors import ConfigError
+    from nst.images import contact_sheet
+    from nst.judge import Judge, JudgeSpec
+    from tuner.reader import read_artifact, read_image_artifact
+
+    started = time.perf_counter()
+    try:
+        spec = JudgeSpec.from_dict(record["judge"])
+    except (ConfigError, KeyError, TypeError, AttributeError):
+        judge = record.get("judge") if isinstance(record.get("judge"), dict) else {}
+        raise BaselineUnavailable(f"the study was judged by {judge.get('name', '?')} v{judge.get('version', '?')}, "
+                                  "which this styletune cannot rebuild; a baseline scored by another judge would "
+                                  "not be comparable with its trials") from None
+    names = list(record["content_names"])
+    photos = np.stack([read_image_artifact(url, record["content_artifacts"][n], artifacts) for n in names])
+    painting = _painting_from_bytes(read_artifact(url, record["style_artifact"], artifacts),
+                                    record.get("style_file") or "painting.png")
+    try:
+        vector = arbitrary.style_vector(painting)
+    except StyletuneError as exc:
+        raise BaselineUnavailable(str(exc)) from None
+    results = np.stack([arbitrary.stylize(p, vector) for p in photos])
+    try:
+        judged = Judge(spec, photos, painting).score(results)
+    except StyletuneError as exc:  # the judge network's weights are missing here
+        raise BaselineUnavailable(str(exc)) from None
+    means = judged.means()
+    per_photo = {n: {"style": float(a), "content": float(b), "noise": float(c)}
+                 for n, a, b, c in zip(names, judged.style, judged.content, judged.noise, strict=True)}
+    side = photos.shape[1]
+    sheet = contact_sheet([list(photos), list(results)], cell=max(64, min(side, 256)))
+    baseline = Baseline(scores=means, per_photo=per_photo, artifacts={},
+                        feasible=bool(means["noise"] <= spec.noise_limit), side=arbitrary.CONTENT_SIZE,
+                        seconds=round(time.perf_counter() - started, 2))
+    return baseline, list(results), sheet
+
+
+_baseline_lock = threading.Lock()
+
+
+def ensure_baseline(study, url: str, artifacts: str | None = None) -> Baseline:
+    """The study's baseline, computed and stored the first time it is asked for.
+
+    ``tuner show`` and the dashboard call this, so a study made before the baseline existed
+    gets it the first time it is viewed. A failure stores nothing and raises
+    :class:`BaselineUnavailable` (or the storage's own one-line error).
+    """
+    from tuner.reader import study_record
+
+    existing = read_baseline(study.user_attrs)
+    if existing is not None:
+        return existing
+    with _baseline_lock:  # one computation per process (the dashboard serves several sessions)
+        existing = read_baseline(study.user_attrs)
+        if existing is not None:
+            return existing
+        record = study_record(study)
+        baseline, results, sheet = compute_baseline(record, url, artifacts)
+        store = atomic_store(artifact_dir(url, artifacts))
+        ids = {name: upload_bytes(store, study, png_bytes(img), f"baseline-{name}.png", "image/png")
+               for name, img in zip(record["content_names"], results, strict=True)}
+        ids["sheet"] = upload_bytes(store, study, png_bytes(sheet), "baseline-sheet.png", "image/png")
+        from dataclasses import replace
+
+        baseline = replace(baseline, artifacts=ids)
+        study.set_user_attr(BASELINE_ATTR, baseline.to_dict())
+        return baseline
