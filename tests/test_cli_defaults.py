@@ -8,7 +8,7 @@ from dataclasses import MISSING, fields
 
 from trainer.fit import Settings
 from tuner.cli import build_parser
-from tuner.commands import _resume_hint
+from tuner.search_command import _resume_hint
 from tuner.search import SearchOptions
 
 

@@ -1,7 +1,8 @@
-"""The study subcommands of ``tuner``: ``search``, ``studies``, ``show``, ``best``, ``choose``.
+"""The study subcommands of ``tuner``: ``studies``, ``show``, ``best``, ``choose`` (and ``search``'s parser).
 
 Kept apart from :mod:`tuner.cli` (which owns ``render`` and wires the parsers) so each
-command stays a thin layer over :mod:`tuner.search` and :mod:`tuner.reader`.
+command stays a thin layer over :mod:`tuner.search` and :mod:`tuner.reader`; ``search``
+itself is in :mod:`tuner.search_command`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shlex
 from typing import Any
 
-from nst.cliutil import float_in, int_in
-from nst.config import PROXY_KINDS
+from nst.cliutil import int_in
 from tuner.reader import (
     DEFAULT_STORAGE,
     StorageError,
@@ -25,37 +24,6 @@ from tuner.reader import (
     trial_record,
 )
 from tuner.records import CHOSEN_ATTR, StudyRecord, TrialRecord, chosen_trial, pareto_front, state_counts, trial_records
-
-SEARCH_EPILOG = """\
-examples:
-  tuner search --style examples/monet.jpg --trials 50        # the main job (about 40 min on 2 CPU cores)
-  tuner search --style examples/monet.jpg --trials 50        # same command again: continues the study
-  tuner search --style wave.jpg --content photos/ --photos 4 --trials 30 --study wave-mine
-  tuner search --style examples/monet.jpg --tradeoff 0.5     # one objective: style + 0.5 * content
-  tuner search --style examples/monet.jpg --jobs 2 --storage postgresql://me@db/styletune --artifacts /shared/art
-
-proxy: by default a trial is rendered by the network `trainer fit` will train: Magenta's
-pretrained transformer with the painting folded in, its normalisation layers tuned on the
-test photos with the trial's loss (--steps Adam steps). Training that trial later runs the
-same optimisation on many photos, so the network you take home looks like the trial you
-picked (docs/benchmarks.md, fidelity). --proxy gatys renders by optimising the pixels of
-each photo instead (Gatys et al.; stronger strokes that no trained network reproduces).
-
-budget: one trial is about 3 photos x 50 steps of VGG16 at 128 px (0.21 s per photo and
-step on a 2-core CPU), plus the judge: about 40 s; 50 trials fit in an hour. Hopeless
-trials are stopped at a third or two thirds of their steps (--no-early-stop to disable).
-On a GPU, raise the proxy: --size 256 --photos 6 --steps 150 (costs 4x per pixel doubling;
-a GPU does a 256 px step in milliseconds). Results are judged at the proxy size, so keep
---size at least 128.
-
-resume: run the same command again. Finished trials are kept; a trial cut short by
-Ctrl-C, kill -9 or a power cut is run again with the same parameters (after the heartbeat
-grace period, 4 x --heartbeat seconds, for a killed worker). Another painting, photo set,
-size, step count or objective under the same --study name is refused.
-
-By default every pretrained network with weights on this machine is searched (offline
-that is vgg16_hed).
-"""
 
 SHOW_EPILOG = """\
 examples:
@@ -69,67 +37,10 @@ examples:
 """
 
 
-def _storage_args(p: argparse.ArgumentParser) -> None:
+def add_storage_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE,
                    help=f"study storage: any SQLAlchemy URL (default {DEFAULT_STORAGE}; postgresql://... for several machines)")
     p.add_argument("--artifacts", help="artifact folder; default: artifacts/ beside the SQLite file (needed for other URLs)")
-
-
-#: ``tuner search`` flags and the SearchOptions fields they set, in the order the resume hint lists them.
-_SEARCH_FLAGS = (("--photos", "photos"), ("--size", "size"), ("--steps", "steps"), ("--trials", "trials"),
-                 ("--jobs", "jobs"), ("--study", "study"), ("--storage", "storage"), ("--artifacts", "artifacts"),
-                 ("--tradeoff", "tradeoff"), ("--networks", "networks"), ("--judge-network", "judge_network"),
-                 ("--noise-limit", "noise_limit"), ("--seed", "seed"), ("--heartbeat", "heartbeat"), ("--proxy", "proxy"))
-
-
-def _search_defaults() -> dict[str, Any]:
-    """SearchOptions' field defaults: the one place ``tuner search``'s defaults are spelled."""
-    from dataclasses import MISSING, fields
-
-    from tuner.search import SearchOptions
-
-    return {f.name: f.default for f in fields(SearchOptions) if f.default is not MISSING}
-
-
-def _resume_hint(options) -> str:
-    """The command that continues this search: the flags whose values differ from the defaults."""
-    defaults = _search_defaults()
-    parts = ["tuner", "search", "--style", options.style]
-    if options.content:
-        parts += ["--content", *options.content]
-    for flag, name in _SEARCH_FLAGS:
-        value = getattr(options, name)
-        if value != defaults[name]:
-            parts += [flag, ",".join(value) if isinstance(value, tuple) else str(value)]
-    if not options.prune:
-        parts.append("--no-early-stop")
-    return shlex.join(parts)
-
-
-def _search(args: argparse.Namespace) -> int:
-    from tuner.search import SearchOptions, run_search
-    networks = tuple(n.strip() for n in args.networks.split(",") if n.strip()) if args.networks else None
-    options = SearchOptions(
-        style=args.style, content=tuple(args.content) if args.content else None, photos=args.photos,
-        size=args.size, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
-        storage=args.storage, artifacts=args.artifacts, networks=networks, judge_network=args.judge_network,
-        noise_limit=args.noise_limit, tradeoff=args.tradeoff, seed=args.seed, prune=not args.no_early_stop, heartbeat=args.heartbeat,
-        quiet=args.quiet, proxy=args.proxy,
-    )
-    args.resume_hint = _resume_hint(options)
-    prep = run_search(options)
-    name = prep.study.study_name
-    storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
-    from tuner.search import best_summary, counts
-
-    c = counts(prep.study)
-    front = _front(prep.study, include_all=False)
-    print(f"{name}: {c['COMPLETE']} done, {c['PRUNED']} stopped early, {c['FAIL']} failed; "
-          f"{'Pareto front' if len(prep.study.directions) > 1 else 'feasible'}: {len(front)} trial(s); "
-          f"{best_summary(prep.study)}")
-    print(f"next: tuner show {name}{storage}  |  tuner choose {name} TRIAL{storage}  |  "
-          f"trainer fit --from-study {name}  |  tuner dashboard{storage}")
-    return 0
 
 
 def _load(args: argparse.Namespace, name: str | None):
@@ -145,7 +56,7 @@ def _finished(study) -> list[TrialRecord]:
             if r.scored]
 
 
-def _front(study, include_all: bool) -> list[TrialRecord]:
+def front_trials(study, include_all: bool) -> list[TrialRecord]:
     """The Pareto front (two objectives) or the feasible trials by value (one objective); ``include_all``: every finished trial."""
     if include_all:
         return sorted(_finished(study), key=lambda r: r.total)
@@ -157,7 +68,7 @@ def _front(study, include_all: bool) -> list[TrialRecord]:
 def _front_table(study, limit: int = 20, include_all: bool = False) -> str:
     from tuner.search import _short_layers
 
-    rows = _front(study, include_all)
+    rows = front_trials(study, include_all)
     chosen = chosen_trial(study.user_attrs)
     try:
         pick = chosen_or_default(study)
@@ -296,52 +207,15 @@ def _choose(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Add the study subcommands to ``tuner``'s subparsers."""
-    from nst.cliutil import OneLineParser
+    """Add the study subcommands to ``tuner``'s subparsers (``search`` first, from :mod:`tuner.search_command`)."""
+    from tuner.search_command import add_search_parser
 
     fmt = argparse.RawDescriptionHelpFormatter
-    s = sub.add_parser("search", help="search loss settings for a painting (an Optuna study; resumable)",
-                       description="Search style-transfer loss settings with cheap proxy renders, judged by a fixed judge.",
-                       epilog=SEARCH_EPILOG, formatter_class=fmt)
-    s.add_argument("--style", required=True, help="the painting")
-    s.add_argument("--content", nargs="+", metavar="PHOTO_OR_FOLDER",
-                   help="test photos (files or folders); default: photos bundled with scikit-image")
-    d = _search_defaults()
-    s.add_argument("--photos", type=int_in(1, 64, "--photos"), default=d["photos"],
-                   help=f"how many test photos to use (default {d['photos']})")
-    s.add_argument("--size", type=int_in(32, 1024, "--size"), default=d["size"],
-                   help=f"proxy size: test photos are cropped to this square (default {d['size']})")
-    s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=d["steps"],
-                   help=f"proxy steps per trial: Adam steps of the network proxy, L-BFGS steps of gatys "
-                        f"(default {d['steps']})")
-    s.add_argument("--proxy", choices=PROXY_KINDS,
-                   help="how trials are rendered: network (default for a new study: the network trainer fit trains, "
-                        "tuned on the test photos) or gatys (pixel optimisation); a resumed study keeps its own")
-    s.add_argument("--trials", type=int_in(1, 100000, "--trials"), default=d["trials"],
-                   help=f"run until the study has this many finished trials (default {d['trials']})")
-    s.add_argument("--jobs", type=int_in(1, 64, "--jobs"), default=d["jobs"], help=f"worker processes (default {d['jobs']})")
-    s.add_argument("--study", help="study name (default: the painting's file name without extension)")
-    _storage_args(s)
-    s.add_argument("--tradeoff", type=float_in(0.0, 100.0, "--tradeoff"),
-                   help="one objective instead of two: minimise style + X * content")
-    s.add_argument("--networks", help="comma-separated loss networks to search (default: every pretrained one available)")
-    s.add_argument("--judge-network", default=d["judge_network"],
-                   help=f"style network of the judge (default {d['judge_network']}: Magenta's style predictor, which no "
-                        "trial optimises through; a loss network such as vgg16_hed cross-checks)")
-    s.add_argument("--noise-limit", type=float_in(0.5, 100.0, "--noise-limit"), default=d["noise_limit"],
-                   help=f"judge's speckle limit: results noisier than this are infeasible (default {d['noise_limit']:g}; "
-                        "see docs/judge.md)")
-    s.add_argument("--seed", type=int, help="sampler seed, for a reproducible search")
-    s.add_argument("--no-early-stop", action="store_true", help="run every trial to the end")
-    s.add_argument("--heartbeat", type=int_in(1, 3600, "--heartbeat"), default=d["heartbeat"],
-                   help="seconds between a running trial's heartbeats; a killed worker's trial is re-run after 4 "
-                        f"(default {d['heartbeat']})")
-    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar (one line per trial only)")
-    s.set_defaults(func=_search)
+    add_search_parser(sub, fmt)
 
     st = sub.add_parser("studies", help="list the studies in a storage", epilog=SHOW_EPILOG, formatter_class=fmt,
                         description="List studies with trial counts and the best (or chosen) trial.")
-    _storage_args(st)
+    add_storage_args(st)
     st.set_defaults(func=_studies)
 
     sh = sub.add_parser("show", help="a study's Pareto front (or top trials) as a table", epilog=SHOW_EPILOG,
@@ -351,7 +225,7 @@ def add_parsers(sub) -> None:
     sh.add_argument("--limit", type=int_in(1, 100000, "--limit"), default=20, help="rows to show (default 20)")
     sh.add_argument("--no-baseline", action="store_true",
                     help="do not compute the off-the-shelf baseline if the study has none yet (it takes a few seconds, once)")
-    _storage_args(sh)
+    add_storage_args(sh)
     sh.set_defaults(func=_show)
 
     b = sub.add_parser("best", help="the chosen trial, or the default rule's pick", epilog=SHOW_EPILOG,
@@ -362,13 +236,12 @@ def add_parsers(sub) -> None:
     g = b.add_mutually_exclusive_group()
     g.add_argument("--json", action="store_true", help="machine-readable: study, trial, scores, artifacts, style_config")
     g.add_argument("--config", action="store_true", help="print only the StyleConfig JSON (for tuner render --config)")
-    _storage_args(b)
+    add_storage_args(b)
     b.set_defaults(func=_best)
 
     c = sub.add_parser("choose", help="record which trial to train", epilog=SHOW_EPILOG, formatter_class=fmt,
                        description="Record a person's pick; `tuner best` and `trainer fit --from-study STUDY` then use it.")
     c.add_argument("study", help="study name")
     c.add_argument("trial", help="trial number (see `tuner show`), or 'none' to clear the choice")
-    _storage_args(c)
+    add_storage_args(c)
     c.set_defaults(func=_choose)
-    assert isinstance(s, OneLineParser)
