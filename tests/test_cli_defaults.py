@@ -8,8 +8,8 @@ from dataclasses import MISSING, fields
 
 from trainer.fit import Settings
 from tuner.cli import build_parser
-from tuner.search_command import _resume_hint
 from tuner.search import SearchOptions
+from tuner.search_command import _resume_hint
 
 
 def _search_args(argv: list[str]) -> argparse.Namespace:
