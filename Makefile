@@ -51,7 +51,7 @@ test: setup
 	-@scripts/browser_deps.sh
 	-@scripts/web_deps.sh
 	@PYTHON=$(BIN)/python scripts/postgres_test.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # Headless Chromium from Debian's packages for the dashboard's browser tests (idempotent; needs root or sudo).
 browser-deps:
