@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nst import arbitrary
+from nst import arbitrary, arbitrary_graph
 from nst.errors import WeightsUnavailable
 from tests.conftest import synthetic_painting, synthetic_photo
 
@@ -34,7 +34,7 @@ def _shipped_with_identities(free_size: bool = False):
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     if free_size:
-        arbitrary._free_size(model)
+        arbitrary_graph.free_size(model)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # the now unused scales: onnxruntime lists each one it drops
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
@@ -107,7 +107,7 @@ def test_dequantisation_by_hand():
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 1, 1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 1, 1])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
-    arbitrary._float_transformer(model)
+    arbitrary_graph.float_transformer(model)
     onnx.checker.check_model(model)
     assert {n.op_type for n in model.graph.node} == {"Conv", "Reshape", "Relu", "Identity"}
     x = np.array([1.0, 0.337], np.float32).reshape(1, 2, 1, 1)
