@@ -36,69 +36,14 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.fidelity_stats import Row, format_report, spread_along_front, summarise
+
 SCORES = ("style", "content", "noise")
-
-
-# -- picking trials ----------------------------------------------------------------------------
-
-
-def nondominated_layers(points: dict[int, tuple[float, float]]) -> list[list[int]]:
-    """Trial numbers in successive Pareto layers (both objectives minimised); each layer sorted by the first."""
-    left = dict(points)
-    layers = []
-    while left:
-        front = [n for n, (a, b) in left.items()
-                 if not any(a2 <= a and b2 <= b and (a2, b2) != (a, b) for m, (a2, b2) in left.items() if m != n)]
-        front.sort(key=lambda n: (left[n][0], left[n][1], n))
-        layers.append(front)
-        for n in front:
-            del left[n]
-    return layers
-
-
-def spread_along_front(points: dict[int, tuple[float, float]], k: int) -> list[int]:
-    """``k`` trials spread along the front: its ends and evenly spaced ones between, topped up from later layers."""
-    picked: list[int] = []
-    for layer in nondominated_layers(points):
-        need = k - len(picked)
-        if need <= 0:
-            break
-        if len(layer) <= need:
-            picked += layer
-        else:
-            idx = sorted({round(i * (len(layer) - 1) / (need - 1)) for i in range(need)}) if need > 1 else [0]
-            picked += [layer[i] for i in idx]
-    return picked
-
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Spearman's rank correlation (ties get their average rank); NaN with fewer than 3 pairs."""
-    if len(a) < 3:
-        return float("nan")
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic)
-
-
-# -- one row -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Row:
-    label: str
-    config: Any  # StyleConfig
-    proxy_images: list[np.ndarray] | None = None
-    proxy: dict[str, float] = field(default_factory=dict)
-    network_images: list[np.ndarray] | None = None
-    network: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    steps: int = 0
 
 
 def study_judge(record: dict[str, Any], log=print):
@@ -281,44 +226,8 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     return result
 
 
-def summarise(rows: Sequence[Row]) -> dict[str, float]:
-    """Spearman's rho over the trials per score, the largest |difference|, and how many rows are within 0.10."""
-    out: dict[str, float] = {}
-    for k in ("style", "content"):
-        proxy = [r.proxy[k] for r in rows]
-        net = [r.network[k] for r in rows]
-        out[f"rho_{k}"] = spearman(proxy, net)
-        out[f"max_abs_diff_{k}"] = max((abs(a - b) for a, b in zip(net, proxy, strict=True)), default=float("nan"))
-    out["within_0.10"] = sum(all(abs(r.network[k] - r.proxy[k]) <= 0.10 for k in ("style", "content")) for r in rows)
-    out["rows"] = len(rows)
-    return out
-
-
 def _fmt(scores: dict[str, float]) -> str:
     return ", ".join(f"{k} {scores[k]:.3f}" for k in SCORES if k in scores)
-
-
-def format_report(rows: Sequence[Row], references, summary: dict[str, float], settings: dict[str, Any]) -> str:
-    from bench.common import format_table
-
-    head = ["row", "proxy style", "net style", "Δ style", "proxy content", "net content", "Δ content",
-            "proxy noise", "net noise", "steps", "min"]
-    body = []
-    for r in rows:
-        body.append([r.label, *(f"{v:.3f}" for v in (r.proxy["style"], r.network["style"], r.network["style"] - r.proxy["style"],
-                                                      r.proxy["content"], r.network["content"],
-                                                      r.network["content"] - r.proxy["content"], r.proxy["noise"],
-                                                      r.network["noise"])), r.steps, f"{r.seconds / 60:.1f}"])
-    for label, scores, _ in references:
-        body.append([f"*{label}*", "", f"{scores['style']:.3f}", "", "", f"{scores['content']:.3f}", "", "",
-                     f"{scores['noise']:.3f}", "", ""])
-    recipe = ", ".join(f"{k} {v}" for k, v in settings.items())
-    lines = [f"recipe: {recipe}", format_table(head, body),
-             f"Spearman rho over {int(summary['rows'])} rows: style {summary['rho_style']:.2f}, content "
-             f"{summary['rho_content']:.2f}; largest |Δ|: style {summary['max_abs_diff_style']:.3f}, content "
-             f"{summary['max_abs_diff_content']:.3f}; within ±0.10 on both: {int(summary['within_0.10'])} of "
-             f"{int(summary['rows'])}"]
-    return "\n\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

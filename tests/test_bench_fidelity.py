@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.fidelity import Row, nondominated_layers, spearman, spread_along_front, summarise
+from bench.fidelity_stats import Row, nondominated_layers, spearman, spread_along_front, summarise
 
 
 def test_layers_and_spread_pick_the_front_first_and_its_ends():
