@@ -194,9 +194,8 @@ def measure(size: int, batch: int, rounds: int, archs: Sequence[str]) -> tuple[l
         for precompute in (False, True):
             label = f"{arch}{' + cached content' if precompute else ''}"
             trainer = _make_trainer(root, label.replace(" ", "").replace("+", "_"), arch, size, batch, precompute, data)
-            trainer._build_steps()
             batch_data = next(iter(trainer.dataset()))
-            step = trainer._train_step
+            step = trainer.step_function()
             spec = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), batch_data)
             s = trainer.settings
             parts, planned = step_flops(arch, s.width, s.photo_skip, trainer.config, size, batch, precompute)

@@ -205,7 +205,8 @@ def test_config_run_stylize_export_and_resume(tmp_path, data_dir, capsys):
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, data_dir):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, data_dir, sig):
     cfg = tmp_path / "cfg.json"
     cfg.write_text(TINY_CONFIG.to_json())
     painting = save_image(tmp_path / "painting.png", synthetic_painting(64))
@@ -221,7 +222,7 @@ def test_ctrl_c_saves_and_says_how_to_resume(tmp_path, data_dir):
         if metrics.exists() and len(metrics.read_text().splitlines()) >= 20:
             break
         time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
     assert f"resume with: trainer fit --name stopme --runs-dir {runs}" in err

@@ -105,11 +105,25 @@ def test_resume_continues_from_the_saved_step_with_identical_weights(tmp_path):
     opt_b = [v.numpy() for v in resumed.optimizer.variables]
     assert all(np.array_equal(a, b) for a, b in zip(opt_a, opt_b, strict=True))
     resumed.train(until=4)
-    # Same data order and optimiser state: the interrupted run ends where the straight one did.
+    # Same data order and optimiser state: the interrupted run ends exactly where the straight one did.
     for a, b in zip(straight.model.get_weights(), resumed.model.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(a, b)
     steps = [row["step"] for row in resumed.run.read_metrics()]
     assert steps == [1, 2, 3, 4]
+
+
+def test_a_checkpoint_whose_optimiser_disagrees_with_its_step_is_refused(tmp_path):
+    """The step is Adam's own counter; a file claiming another step is named, with the fix."""
+    from trainer.runs import RunError
+
+    trainer = Trainer(new_run(tmp_path), progress=False)
+    trainer.train(until=2)
+    saved, weights, opt_vars = trainer.run.load_checkpoint()
+    trainer.run.save_checkpoint(3, weights, opt_vars)  # says step 3; the optimiser took 2 steps
+    with pytest.raises(RunError, match=r"step_000003.npz: its optimiser has taken 2 steps, not 3; delete it"):
+        Trainer(trainer.run, progress=False)
+    trainer.run.checkpoint_file(3).unlink()
+    assert Trainer(trainer.run, progress=False).step == saved == 2
 
 
 def test_checkpoints_are_pruned_and_readable_without_pickle(trained):

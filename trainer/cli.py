@@ -83,10 +83,10 @@ _ARG_OF = {"arch": "network", "precompute": "precompute_features"}
 
 
 def _fit_defaults() -> dict[str, Any]:
-    """The training defaults: :class:`trainer.fit.Settings`' field defaults, the one place they are spelled."""
+    """The training defaults: :class:`trainer.settings.Settings`' field defaults, the one place they are spelled."""
     from dataclasses import fields
 
-    from trainer.fit import Settings
+    from trainer.settings import Settings
 
     return {f.name: f.default for f in fields(Settings) if f.name not in _NOT_FLAGS}
 
@@ -285,8 +285,8 @@ def _export(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from trainer.archs import ARCH_HELP, ARCHS
-    from trainer.fit import DEFAULT_FEATURE_CACHE
     from trainer.runs import DEFAULT_RUNS
+    from trainer.settings import DEFAULT_FEATURE_CACHE
     from tuner.reader import DEFAULT_STORAGE
 
     d = _fit_defaults()

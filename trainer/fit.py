@@ -16,20 +16,16 @@ replicas); otherwise the default strategy.
 
 Everything a run needs is read back from its folder (:mod:`trainer.runs`), so a new run
 and a resumed one take the same path: :func:`create_run` writes the folder, then
-:class:`Trainer` loads it, continues from the newest checkpoint and trains.
+:class:`Trainer` loads it, continues from the newest checkpoint and trains: the step is
+the ``train_step`` of a ``keras.Model`` (:mod:`trainer.loop`), run by ``model.fit`` with
+callbacks for metrics, progress, checkpoints, previews, divergence and stop signals
+(:mod:`trainer.callbacks`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
-import signal
-import threading
-import time
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,136 +33,16 @@ import numpy as np
 
 from nst.config import StyleConfig
 from nst.errors import ConfigError, StyletuneError
-from trainer.runs import RUN_VERSION, RunError, RunFolder, write_atomic, write_json
+from trainer.runs import RunError, RunFolder, create_run
+from trainer.scoring import judge_results, score_results
+from trainer.settings import DEFAULT_FEATURE_CACHE, TUNE_CHOICES, Settings
 
-DEFAULT_FEATURE_CACHE = "studies/cache/content-features"
-#: What fine-tuning may change: every weight, or only the instance-norm scales and shifts.
-TUNE_CHOICES = ("all", "norm")
+__all__ = ["DEFAULT_FEATURE_CACHE", "TUNE_CHOICES", "Settings", "Trainer", "TrainingDiverged", "choose_strategy",
+           "create_run", "freeze_all_but_norm", "judge_results", "score_results"]
 
 
 class TrainingDiverged(StyletuneError):
     """The loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How to train (everything except the loss, which is the StyleConfig)."""
-
-    data: str
-    arch: str = "johnson"
-    width: float = 1.0
-    size: int = 256
-    batch: int = 4
-    steps: int = 40_000
-    lr: float = 1e-3
-    seed: int = 0
-    preview_every: int = 500
-    checkpoint_every: int = 500
-    keep_checkpoints: int = 3
-    preview_size: int = 0  # 0: the training size
-    photo_skip: bool = False
-    precompute: bool = False
-    feature_cache: str = DEFAULT_FEATURE_CACHE
-    recipe: str = ""  # the trainer.recipe name the settings came from ("" before recipes existed)
-    tune: str = "all"  # "all" weights, or "norm": only the normalisation layers' scale and shift
-
-    def __post_init__(self) -> None:
-        from trainer.nets import check_arch, size_factor
-
-        check_arch(self.arch)
-        if self.size % size_factor("fast") or not 32 <= self.size <= 2048:
-            raise ConfigError(f"--size must be a multiple of 8 between 32 and 2048, not {self.size}; 256 is the paper's")
-        if not (0.01 <= self.width <= 8):
-            raise ConfigError(f"--width must be between 0.01 and 8, not {self.width:g}")
-        if self.arch == "magenta" and self.width != 1:
-            raise ConfigError(f"--network magenta (the cpu and gpu recipes' network) starts from pretrained weights of "
-                              f"width 1; drop --width {self.width:g}, or choose --network johnson or fast")
-        if self.tune not in TUNE_CHOICES:
-            raise ConfigError(f"--tune must be one of {', '.join(TUNE_CHOICES)}, not {self.tune!r}")
-        if self.arch == "magenta" and self.photo_skip:
-            raise ConfigError("--network magenta starts from Magenta's own result; drop --photo-skip")
-        if not (0 < self.lr < 1):
-            raise ConfigError(f"--lr must be between 0 and 1, not {self.lr:g}")
-        for name in ("batch", "steps", "preview_every", "checkpoint_every", "keep_checkpoints"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"{name} must be at least 1")
-
-    @property
-    def preview_side(self) -> int:
-        return self.preview_size or self.size
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-# -- creating a run ------------------------------------------------------------------------------
-
-
-def _network_summary(arch: str, width: float, size: int, photo_skip: bool) -> dict[str, Any]:
-    from trainer.nets import build_network, conv_flops, count_params, receptive_radius, size_factor
-
-    model = build_network(arch, width, photo_skip=photo_skip)
-    return {"arch": arch, "width": width, "photo_skip": photo_skip, "params": count_params(model),
-            "size_factor": size_factor(arch),
-            "receptive_radius": receptive_radius(arch),
-            "conv_gflops_per_crop": round(conv_flops(arch, width, size, size) / 1e9, 4)}
-
-
-def create_run(run: RunFolder, settings: Settings, config: StyleConfig, *, style_bytes: bytes, style_suffix: str,
-               source: dict[str, Any], photos: Mapping[str, np.ndarray], scan, command: str = "") -> dict[str, Any]:
-    """Write a new run folder, all or nothing: it is assembled under a temporary name and renamed."""
-    import shutil
-    import tempfile
-
-    from nst.images import save_image
-
-    if run.path.exists():
-        raise RunError(f"{run.path} already exists; resume it with `trainer fit --name {run.name}` or choose another name")
-    run.path.parent.mkdir(parents=True, exist_ok=True)
-    staging = RunFolder(tempfile.mkdtemp(prefix=f".{run.name}.", dir=run.path.parent))
-    digest = hashlib.sha256(style_bytes).hexdigest()
-    style_name = f"style{style_suffix.lower() or '.png'}"
-    try:
-        write_atomic(staging.path / style_name, style_bytes)
-        for name, img in photos.items():
-            save_image(staging.photos / f"{name}.png", img)
-        write_json(staging.path / "data_files.json",
-                   {"root": scan.root, "files": scan.files, "needs_pillow": scan.needs_pillow})
-        info = _describe(run, settings, config, source, scan, sorted(photos), style_name, digest, command)
-        staging.write_info(info)
-        staging.path.chmod(0o755)
-        staging.path.rename(run.path)
-    except BaseException:
-        shutil.rmtree(staging.path, ignore_errors=True)
-        raise
-    return info
-
-
-def _describe(run: RunFolder, settings: Settings, config: StyleConfig, source: dict[str, Any], scan,
-              photo_names: list[str], style_name: str, digest: str, command: str) -> dict[str, Any]:
-    """The contents of ``run.json``."""
-    import keras
-    import tensorflow as tf
-
-    import nst
-
-    return {
-        "version": RUN_VERSION,
-        "name": run.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "software": {"styletune": nst.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
-        "settings": asdict(settings),
-        "network": _network_summary(settings.arch, settings.width, settings.size, settings.photo_skip),
-        "style_config": config.to_dict(),
-        "source": source,
-        "style_file": style_name,
-        "style_sha256": digest,
-        "data": scan.summary(),
-        "preview_photos": photo_names,
-    }
 
 
 # -- the strategy ----------------------------------------------------------------------------------
@@ -200,36 +76,15 @@ def freeze_all_but_norm(model) -> None:
             layer.trainable = False
 
 
-class _GracefulInterrupt:
-    """First Ctrl-C: finish the current step, save, then stop. Second Ctrl-C: stop at once."""
-
-    def __init__(self):
-        self.requested = False
-        self._old = None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._old = signal.getsignal(signal.SIGINT)
-
-            def handler(signum, frame):
-                if self.requested:
-                    raise KeyboardInterrupt
-                self.requested = True
-
-            signal.signal(signal.SIGINT, handler)
-        return self
-
-    def __exit__(self, *exc):
-        if self._old is not None:
-            signal.signal(signal.SIGINT, self._old)
-        return False
-
-
 # -- training -------------------------------------------------------------------------------------
 
 
 class Trainer:
-    """A run folder brought to life: network, optimiser, loss, data, at the newest checkpoint."""
+    """A run folder brought to life: network, optimiser, loss, data, at the newest checkpoint.
+
+    The step itself is :class:`trainer.loop.StyleTraining`'s ``train_step``; :meth:`train`
+    hands it to ``model.fit`` with the callbacks of :mod:`trainer.callbacks`.
+    """
 
     def __init__(self, run: RunFolder, *, strategy=None, progress: bool = True, data: str | None = None):
         import keras
@@ -239,6 +94,7 @@ class Trainer:
         from nst.images import load_image, resize_longest
         from nst.losses import style_targets
         from nst.lossnets import FeatureExtractor, get_extractor
+        from trainer.loop import StyleLoss, StyleTraining
         from trainer.nets import build_network
 
         self.run = run
@@ -279,11 +135,15 @@ class Trainer:
                 self.extractor = FeatureExtractor(cfg.network, cfg.layers, cfg.pooling)
                 self.content_extractor = FeatureExtractor(cfg.network, [cfg.content_layer], cfg.pooling)
 
-        side = style_size((s.size, s.size), cfg.style_scale)
-        style_img = tf.constant(resize_longest(self.style, side)[None])
-        self.grams = style_targets(self.extractor(style_img), cfg.active_style_layers)
+            side = style_size((s.size, s.size), cfg.style_scale)
+            style_img = tf.constant(resize_longest(self.style, side)[None])
+            self.grams = style_targets(self.extractor(style_img), cfg.active_style_layers)
+            self.training = StyleTraining(self.model, StyleLoss(self.extractor, self.content_extractor, self.grams, cfg),
+                                          global_batch=s.batch)
+            # XLA off: it changes the numbers (resumes must reproduce them) and compiles for minutes on a CPU.
+            self.training.compile(optimizer=self.optimizer, jit_compile=False)
 
-        self.step = 0
+        self.last_saved = 0
         run.remove_leftovers()  # temporary files of a run that was killed mid-write
         if run.checkpoint_steps():
             self.restore()
@@ -292,101 +152,57 @@ class Trainer:
 
             with self.strategy.scope():
                 pretrained_weights(self.model, painting_vector(self.style))
-        self._train_step = None
-        self._eval_step = None
         self.diverged = False
-        self._stylizer = None
+        self._stylizer: Any = None
         self.features: list[str] | None = None
         self.feature_shape: tuple[int, ...] | None = None
 
     # -- state -----------------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        """Steps taken: the optimiser's own counter, which checkpoints save and restore with the weights."""
+        return int(self.optimizer.iterations.numpy())
+
     def restore(self, step: int | None = None) -> int:
         saved, weights, opt_vars = self.run.load_checkpoint(step)
         if len(weights) != len(self.model.get_weights()) or len(opt_vars) != len(self.optimizer.variables):
             raise RunError(f"{self.run.path}: the checkpoint does not match this run's network; it was written by another version")
         with self.strategy.scope():
             self.model.set_weights(weights)
-            for var, value in zip(self.optimizer.variables, opt_vars, strict=True):
-                var.assign(value)
-        self.step = saved
+            self.optimizer.load_own_variables({str(i): v for i, v in enumerate(opt_vars)})
+        if self.step != saved:
+            raise RunError(f"{self.run.checkpoint_file(saved)}: its optimiser has taken {self.step} steps, not "
+                           f"{saved}; delete it to fall back to an older checkpoint")
+        self.last_saved = saved
         return saved
 
     def save(self) -> Path:
         if self.diverged:
             raise TrainingDiverged("refusing to checkpoint weights that are no longer finite")
-        opt_vars = [np.asarray(v.numpy()) for v in self.optimizer.variables]
-        return self.run.save_checkpoint(self.step, self.model.get_weights(), opt_vars, keep=self.settings.keep_checkpoints)
+        store: dict[str, np.ndarray] = {}
+        self.optimizer.save_own_variables(store)
+        opt_vars = [np.asarray(store[str(i)]) for i in range(len(store))]
+        step = self.step
+        path = self.run.save_checkpoint(step, self.model.get_weights(), opt_vars, keep=self.settings.keep_checkpoints)
+        self.last_saved = step
+        return path
 
     # -- the step --------------------------------------------------------------------------------
-    def _loss(self, photos, targets):
-        from nst.losses import config_loss
-
-        out = self.model(photos, training=True)
-        if targets is None:
-            targets = self.content_extractor(photos)[self.config.content_layer]
-        per_item, terms = config_loss(self.extractor(out), out, targets, self.grams, self.config)
-        return per_item, terms
-
-    def _build_steps(self) -> None:
+    def step_function(self):
+        """One training step on one batch as a ``tf.function`` (what ``fit`` runs; for benchmarks)."""
         import tensorflow as tf
 
-        global_batch = float(self.settings.batch)
-        model, opt, strategy = self.model, self.optimizer, self.strategy
-
-        def replica_step(photos, targets):
-            with tf.GradientTape() as tape:
-                per_item, terms = self._loss(photos, targets)
-                loss = tf.reduce_sum(per_item) / global_batch
-            grads = tape.gradient(loss, model.trainable_variables)
-            opt.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            logged = {"loss": loss, **{k: tf.reduce_sum(v) / global_batch for k, v in terms.items()}}
-            # Finite loss but an overflowing update still ruins the weights: watch the weights too.
-            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in model.trainable_variables])
-            logged["nonfinite_weights"] = 1.0 - tf.cast(finite, tf.float32)
-            return logged
-
-        def reduce(values):
-            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in values.items()}
-
-        @tf.function
-        def train_step(batch):
-            photos, targets = batch if isinstance(batch, tuple) else (batch, None)
-            return reduce(strategy.run(replica_step, args=(photos, targets)))
-
-        @tf.function
-        def eval_step(photos):
-            per_item, terms = self._loss(photos, None)
-            return {"loss": tf.reduce_mean(per_item), **{k: tf.reduce_mean(v) for k, v in terms.items()}}
-
-        self._train_step, self._eval_step = train_step, eval_step
+        training, strategy = self.training, self.strategy
+        return tf.function(lambda batch: strategy.run(training.train_step, args=(batch,)))
 
     def measure_step_seconds(self, repeats: int = 1) -> float:
-        """Seconds one training step takes on this machine, measured without changing anything.
+        """Seconds one step takes here (:meth:`trainer.loop.StyleTraining.seconds_per_step`), changing nothing.
 
-        Computes the loss and its gradients (what a step costs; applying them is
-        negligible) on a random batch of the training shape, once to trace and
-        ``repeats`` times timed. Used for the ETA printed before the first step and to fit
-        the CPU recipe's steps into its time budget.
+        Used for the ETA printed before the first step and to fit the CPU recipe's steps
+        into its time budget.
         """
-        import tensorflow as tf
-
         s = self.settings
-        photos = tf.random.stateless_uniform([s.batch // self.replicas, s.size, s.size, 3], seed=(s.seed, 1))
-        model = self.model
-
-        @tf.function
-        def probe(x):
-            with tf.GradientTape() as tape:
-                per_item, _ = self._loss(x, None)
-                loss = tf.reduce_mean(per_item)
-            return loss, tape.gradient(loss, model.trainable_variables)
-
-        probe(photos)  # trace
-        started = time.perf_counter()
-        for _ in range(repeats):
-            loss, _ = probe(photos)
-            float(loss)
-        return (time.perf_counter() - started) / repeats
+        return self.training.seconds_per_step((s.batch // self.replicas, s.size, s.size, 3), s.seed, repeats)
 
     def set_steps(self, steps: int) -> None:
         """Change the run's total steps (recorded in ``run.json``, as ``trainer fit --steps`` on resume does)."""
@@ -398,12 +214,12 @@ class Trainer:
 
     def loss_on(self, photos: np.ndarray) -> dict[str, float]:
         """The loss and its terms on a fixed batch, without training (for tests and reports)."""
-        if self._eval_step is None:
-            self._build_steps()
-        return {k: float(v) for k, v in self._eval_step(np.asarray(photos, np.float32)).items()}
+        logs = self.training.test_on_batch(np.asarray(photos, np.float32), return_dict=True)
+        return {k: float(v) for k, v in logs.items()}
 
     # -- data ------------------------------------------------------------------------------------
     def dataset(self):
+        """The batches from the current step on; ``fit`` spreads them over the strategy's devices."""
         from trainer.data import training_dataset
 
         s = self.settings
@@ -412,9 +228,8 @@ class Trainer:
 
             self.features, self.feature_shape, _ = precompute(self.files, self.needs_pillow, self.config, s.size,
                                                               s.feature_cache, progress=self.progress)
-        ds = training_dataset(self.files, self.needs_pillow, size=s.size, batch=s.batch, seed=s.seed,
-                              start_step=self.step, features=self.features, feature_shape=self.feature_shape)
-        return self.strategy.experimental_distribute_dataset(ds)
+        return training_dataset(self.files, self.needs_pillow, size=s.size, batch=s.batch, seed=s.seed,
+                                start_step=self.step, features=self.features, feature_shape=self.feature_shape)
 
     # -- previews --------------------------------------------------------------------------------
     def preview_photos(self) -> dict[str, np.ndarray]:
@@ -443,66 +258,38 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------------------
     def train(self, until: int | None = None) -> int:
-        """Train up to step ``until`` (default: the settings' steps); Ctrl-C saves and re-raises."""
-        from tqdm import tqdm
+        """Train up to step ``until`` (default: the settings' steps) with ``model.fit``.
+
+        Ctrl-C or SIGTERM ends the step, checkpoints and raises ``KeyboardInterrupt``; a
+        NaN or infinity raises :class:`TrainingDiverged`, keeping the newest checkpoint.
+        """
+        from trainer import callbacks as cb
 
         s = self.settings
         until = s.steps if until is None else until
         if self.step >= until:
             return self.step
-        if self._train_step is None:
-            self._build_steps()
         self.run.truncate_metrics(self.step)
-        batches = iter(self.dataset())
-        pending: list[dict[str, Any]] = []
-        rate = None
-        last_saved = self.step
-        bar = tqdm(total=until, initial=self.step, desc=f"train {self.run.name}", unit="step",
-                   disable=not self.progress, dynamic_ncols=True)
+        self.last_saved = self.step
+        metrics = cb.MetricsLog(self.run)
+        bar = cb.ProgressBar(self.run.name, self.step, until, enabled=self.progress)
+        stop = cb.StopOnSignal()
+        callbacks = [cb.StepClock(s.batch), cb.StopOnNonFinite(self), metrics, bar,
+                     cb.Checkpoints(self, s.checkpoint_every, metrics), cb.Previews(self, s.preview_every), stop]
         try:
-            with _GracefulInterrupt() as interrupt:
-                while self.step < until:
-                    started = time.perf_counter()
-                    values = {k: float(v) for k, v in self._train_step(next(batches)).items()}
-                    seconds = time.perf_counter() - started
-                    broken = values.pop("nonfinite_weights") > 0
-                    if broken or not all(math.isfinite(v) for v in values.values()):
-                        what = "the weights" if broken else next(k for k, v in values.items() if not math.isfinite(v))
-                        self.diverged = True
-                        raise TrainingDiverged(
-                            f"{what} became NaN or infinite at step {self.step + 1}; the newest checkpoint (step "
-                            f"{last_saved}) is intact; lower --lr or the StyleConfig's weights and resume")
-                    self.step += 1
-                    img_s = s.batch / max(seconds, 1e-9)
-                    rate = img_s if rate is None or self.step <= 2 else 0.9 * rate + 0.1 * img_s
-                    pending.append({"step": self.step, **{k: round(v, 6) for k, v in values.items()},
-                                    "img_per_s": round(img_s, 3), "seconds": round(seconds, 4),
-                                    "time": round(time.time(), 3)})
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{values['loss']:.4g}", content=f"{values['content']:.3g}",
-                                    style=f"{values['style']:.3g}", tv=f"{values['tv']:.3g}", img_s=f"{rate:.2f}",
-                                    refresh=False)
-                    if len(pending) >= 20 or self.step % s.checkpoint_every == 0:
-                        self.run.append_metrics(pending)
-                        pending = []
-                    if self.step % s.checkpoint_every == 0:
-                        self.save()
-                        last_saved = self.step
-                    if self.step % s.preview_every == 0:
-                        self.write_preview()
-                    if interrupt.requested:
-                        raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            self.run.append_metrics(pending)
-            pending = []
-            if self.step > last_saved and not self.diverged:
+            self.training.fit(self.dataset(), epochs=1, steps_per_epoch=until - self.step, verbose=0, shuffle=False,
+                              callbacks=callbacks)
+        except KeyboardInterrupt:  # a second signal: stop at once, but keep what the finished steps did
+            metrics.flush()
+            if self.step > self.last_saved and not self.diverged:
                 self.save()
             raise
         finally:
-            self.run.append_metrics(pending)
+            stop.restore()
+            metrics.flush()
             bar.close()
-        if self.step > last_saved:
-            self.save()
+        if stop.requested:
+            raise KeyboardInterrupt
         return self.step
 
     # -- after training --------------------------------------------------------------------------
@@ -525,57 +312,3 @@ class Trainer:
             save_image(self.run.results / f"{name}.png", img)
         self.export_keras()
         return score_results(self.run, self.info, self.preview_photos(), results, self.style, self.step)
-
-
-# -- scoring --------------------------------------------------------------------------------------
-
-
-def judge_results(judge_record: Mapping[str, Any] | None, photos: Mapping[str, np.ndarray],
-                  results: Mapping[str, np.ndarray], style: np.ndarray) -> tuple[dict[str, dict[str, float]], str]:
-    """Per-photo judge scores of ``results``, with the study's judge (:mod:`nst.judge`).
-
-    ``judge_record`` is the study's recorded judge spec; without a study (``--config``)
-    the default judge is used. Each photo is judged on its own, so photos of different
-    shapes need no cropping.
-    """
-    from nst.judge import Judge, JudgeSpec
-
-    spec = JudgeSpec.from_dict(dict(judge_record)) if judge_record else JudgeSpec()
-    per_photo = {}
-    for name, photo in photos.items():
-        scores = Judge(spec, photo[None], style).score(results[name][None])
-        per_photo[name] = {"style": float(scores.style[0]), "content": float(scores.content[0]),
-                           "noise": float(scores.noise[0]),
-                           **{k: float(v[0]) for k, v in scores.parts.items()}}
-    return per_photo, f"{spec.name} v{spec.version} ({spec.network})"
-
-
-def score_results(run: RunFolder, info: dict[str, Any], photos: Mapping[str, np.ndarray],
-                  results: Mapping[str, np.ndarray], style: np.ndarray, step: int) -> dict[str, Any]:
-    """Score the results with the study's judge and write ``scores.json`` beside the proxy's scores.
-
-    ``scores.json`` holds ``{"trained": {...}, "gatys": {...}, ...}`` (means over the test
-    photos, the Gatys ones as the study recorded them for the trial): the dashboard shows
-    the two side by side. A judge that cannot run here (another judge version, missing
-    weights) leaves a ``note`` saying why instead of failing the finished training.
-    """
-    source = info.get("source", {})
-    out: dict[str, Any] = {"step": step, "size": info["settings"].get("preview_size") or info["settings"]["size"]}
-    gatys = source.get("gatys_scores")
-    if isinstance(gatys, dict):
-        out["gatys"] = gatys
-    try:
-        per_photo, judge_name = judge_results(source.get("judge"), photos, results, style)
-    except StyletuneError as exc:
-        out["note"] = f"results not scored: {exc}"
-    else:
-        if not per_photo:
-            out["note"] = "results not scored: the run has no test photos"
-            write_json(run.scores_file, out)
-            return out
-        keys = ("style", "content", "noise")
-        out["trained"] = {k: round(float(np.mean([p[k] for p in per_photo.values()])), 4) for k in keys}
-        out["judge"] = judge_name
-        out["per_photo"] = per_photo
-    write_json(run.scores_file, out)
-    return out

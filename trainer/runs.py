@@ -17,21 +17,32 @@ run without the command line that made it::
 Every file is written to a temporary name in the same folder and renamed, so a crash
 or Ctrl-C never leaves a half-written checkpoint where a resume would read it.
 Checkpoints are plain ``.npz`` arrays read with ``allow_pickle=False``: loading one runs
-no code, and the architecture always comes from this package, never from the file.
+no code, and the architecture always comes from this package, never from the file. The
+optimiser's arrays are the list Keras' ``Optimizer.save_own_variables`` gives, in the
+order of ``optimizer.variables`` (``opt_0000`` is its step counter), which is what
+checkpoints have always held, so older run folders resume unchanged. :func:`create_run` writes a new folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nst.errors import StyletuneError
 from nst.files import atomic_writer
+
+if TYPE_CHECKING:
+    from nst.config import StyleConfig
+    from trainer.settings import Settings
 
 RUN_VERSION = 1
 DEFAULT_RUNS = "studies/runs"
@@ -243,3 +254,71 @@ class RunFolder:
             except json.JSONDecodeError:
                 continue
         return rows
+
+
+# -- creating a run ------------------------------------------------------------------------------
+
+
+def _network_summary(arch: str, width: float, size: int, photo_skip: bool) -> dict[str, Any]:
+    from trainer.nets import build_network, conv_flops, count_params, receptive_radius, size_factor
+
+    model = build_network(arch, width, photo_skip=photo_skip)
+    return {"arch": arch, "width": width, "photo_skip": photo_skip, "params": count_params(model),
+            "size_factor": size_factor(arch),
+            "receptive_radius": receptive_radius(arch),
+            "conv_gflops_per_crop": round(conv_flops(arch, width, size, size) / 1e9, 4)}
+
+
+def create_run(run: RunFolder, settings: Settings, config: StyleConfig, *, style_bytes: bytes, style_suffix: str,
+               source: dict[str, Any], photos: Mapping[str, np.ndarray], scan, command: str = "") -> dict[str, Any]:
+    """Write a new run folder, all or nothing: it is assembled under a temporary name and renamed."""
+    import shutil
+    import tempfile
+
+    from nst.images import save_image
+
+    if run.path.exists():
+        raise RunError(f"{run.path} already exists; resume it with `trainer fit --name {run.name}` or choose another name")
+    run.path.parent.mkdir(parents=True, exist_ok=True)
+    staging = RunFolder(tempfile.mkdtemp(prefix=f".{run.name}.", dir=run.path.parent))
+    digest = hashlib.sha256(style_bytes).hexdigest()
+    style_name = f"style{style_suffix.lower() or '.png'}"
+    try:
+        write_atomic(staging.path / style_name, style_bytes)
+        for name, img in photos.items():
+            save_image(staging.photos / f"{name}.png", img)
+        write_json(staging.path / "data_files.json",
+                   {"root": scan.root, "files": scan.files, "needs_pillow": scan.needs_pillow})
+        info = _describe(run, settings, config, source, scan, sorted(photos), style_name, digest, command)
+        staging.write_info(info)
+        staging.path.chmod(0o755)
+        staging.path.rename(run.path)
+    except BaseException:
+        shutil.rmtree(staging.path, ignore_errors=True)
+        raise
+    return info
+
+
+def _describe(run: RunFolder, settings: Settings, config: StyleConfig, source: dict[str, Any], scan,
+              photo_names: list[str], style_name: str, digest: str, command: str) -> dict[str, Any]:
+    """The contents of ``run.json``."""
+    import keras
+    import tensorflow as tf
+
+    import nst
+
+    return {
+        "version": RUN_VERSION,
+        "name": run.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command,
+        "software": {"styletune": nst.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
+        "settings": asdict(settings),
+        "network": _network_summary(settings.arch, settings.width, settings.size, settings.photo_skip),
+        "style_config": config.to_dict(),
+        "source": source,
+        "style_file": style_name,
+        "style_sha256": digest,
+        "data": scan.summary(),
+        "preview_photos": photo_names,
+    }

@@ -1,0 +1,66 @@
+"""Scoring a finished run's results with the study's judge, beside the proxy's (Gatys) scores.
+
+:meth:`trainer.fit.Trainer.finish` calls :func:`score_results`; ``bench/inference_speed.py``
+calls :func:`judge_results` on its own results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from nst.errors import StyletuneError
+from trainer.runs import RunFolder, write_json
+
+
+def judge_results(judge_record: Mapping[str, Any] | None, photos: Mapping[str, np.ndarray],
+                  results: Mapping[str, np.ndarray], style: np.ndarray) -> tuple[dict[str, dict[str, float]], str]:
+    """Per-photo judge scores of ``results``, with the study's judge (:mod:`nst.judge`).
+
+    ``judge_record`` is the study's recorded judge spec; without a study (``--config``)
+    the default judge is used. Each photo is judged on its own, so photos of different
+    shapes need no cropping.
+    """
+    from nst.judge import Judge, JudgeSpec
+
+    spec = JudgeSpec.from_dict(dict(judge_record)) if judge_record else JudgeSpec()
+    per_photo = {}
+    for name, photo in photos.items():
+        scores = Judge(spec, photo[None], style).score(results[name][None])
+        per_photo[name] = {"style": float(scores.style[0]), "content": float(scores.content[0]),
+                           "noise": float(scores.noise[0]),
+                           **{k: float(v[0]) for k, v in scores.parts.items()}}
+    return per_photo, f"{spec.name} v{spec.version} ({spec.network})"
+
+
+def score_results(run: RunFolder, info: dict[str, Any], photos: Mapping[str, np.ndarray],
+                  results: Mapping[str, np.ndarray], style: np.ndarray, step: int) -> dict[str, Any]:
+    """Score the results with the study's judge and write ``scores.json`` beside the proxy's scores.
+
+    ``scores.json`` holds ``{"trained": {...}, "gatys": {...}, ...}`` (means over the test
+    photos, the Gatys ones as the study recorded them for the trial): the dashboard shows
+    the two side by side. A judge that cannot run here (another judge version, missing
+    weights) leaves a ``note`` saying why instead of failing the finished training.
+    """
+    source = info.get("source", {})
+    out: dict[str, Any] = {"step": step, "size": info["settings"].get("preview_size") or info["settings"]["size"]}
+    gatys = source.get("gatys_scores")
+    if isinstance(gatys, dict):
+        out["gatys"] = gatys
+    try:
+        per_photo, judge_name = judge_results(source.get("judge"), photos, results, style)
+    except StyletuneError as exc:
+        out["note"] = f"results not scored: {exc}"
+    else:
+        if not per_photo:
+            out["note"] = "results not scored: the run has no test photos"
+            write_json(run.scores_file, out)
+            return out
+        keys = ("style", "content", "noise")
+        out["trained"] = {k: round(float(np.mean([p[k] for p in per_photo.values()])), 4) for k in keys}
+        out["judge"] = judge_name
+        out["per_photo"] = per_photo
+    write_json(run.scores_file, out)
+    return out
