@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from tuner.baseline import Baseline, read_baseline
 from tuner.liveness import live_running
 from tuner.reader import DEFAULT_STORAGE, StorageError, default_trial, sqlite_path, trial_config
 from tuner.records import (
@@ -37,7 +38,6 @@ from tuner.records import (
     pareto_front,
     state_counts,
 )
-from tuner.study import Baseline, read_baseline
 
 #: Score columns, in the order they are shown; 0 is ideal, 1 is "no better than doing nothing".
 SCORES = SCORE_NAMES
@@ -241,18 +241,18 @@ def study_info(study) -> StudyInfo:
 
 
 def ensure_baseline(study, settings: Settings) -> Baseline:
-    """The study's off-the-shelf baseline, computed and stored on first view (:func:`tuner.study.ensure_baseline`).
+    """The study's off-the-shelf baseline, computed and stored on first view (:func:`tuner.baseline.ensure_baseline`).
 
-    Raises :class:`tuner.study.BaselineUnavailable` (or a storage error) with a one-line
+    Raises :class:`tuner.baseline.BaselineUnavailable` (or a storage error) with a one-line
     reason when it cannot be computed on this machine; nothing is stored then.
     """
-    from tuner.study import ensure_baseline as ensure
+    from tuner.baseline import ensure_baseline as ensure
 
     return ensure(study, settings.storage, settings.artifacts)
 
 
 def baseline_verdict(df: pd.DataFrame, baseline: Baseline, tradeoff: float | None = None) -> dict[str, Any]:
-    """Which finished, feasible trials beat the baseline (:meth:`tuner.study.Baseline.beaten_by`).
+    """Which finished, feasible trials beat the baseline (:meth:`tuner.baseline.Baseline.beaten_by`).
 
     ``{"beaten_by": [numbers, best first], "trials": n feasible finished, "text": one line}``.
     """

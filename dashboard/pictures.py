@@ -14,8 +14,8 @@ from typing import Any
 import pandas as pd
 
 from dashboard.data import BASELINE
+from tuner.baseline import Baseline
 from tuner.records import StudyRecord, finite
-from tuner.study import Baseline
 
 
 def default_gallery_trials(df: pd.DataFrame, chosen: int | None, limit: int = 4) -> list[int]:

@@ -334,7 +334,6 @@ def test_cached_reading_storage_sees_state_changes(tmp_path):
 def test_ensure_baseline_paints_judges_and_stores_once(tmp_path, monkeypatch):
     """First view computes it with the study's own judge and stores it; later views read it back."""
     import tuner.baseline
-    import tuner.study
     from nst.judge import Judge, JudgeSpec
     from tuner.reader import read_image_artifact
 
@@ -366,7 +365,7 @@ def test_ensure_baseline_paints_judges_and_stores_once(tmp_path, monkeypatch):
 
 
 def test_baseline_is_refused_for_a_judge_that_cannot_be_rebuilt_and_nothing_is_written(tmp_path):
-    from tuner.study import BaselineUnavailable
+    from tuner.baseline import BaselineUnavailable
 
     url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=2, n_pruned=0, n_fail=0)  # the fixture's pixel judge
     study = load_study(open_storage(url), "fixture")
@@ -379,7 +378,7 @@ def test_baseline_is_refused_for_a_judge_that_cannot_be_rebuilt_and_nothing_is_w
 
 
 def test_baseline_record_round_trip_and_bad_records():
-    from tuner.study import Baseline
+    from tuner.baseline import Baseline
 
     base = Baseline(scores={"style": 0.5, "content": 0.4, "noise": 0.9}, per_photo={}, artifacts={"a": "x"},
                     feasible=True, side=384, seconds=1.5)
@@ -390,7 +389,7 @@ def test_baseline_record_round_trip_and_bad_records():
 
 
 def test_baseline_verdict_counts_trials_better_on_both_scores():
-    from tuner.study import Baseline
+    from tuner.baseline import Baseline
 
     base = Baseline(scores={"style": 0.5, "content": 0.5, "noise": 1.0}, per_photo={}, artifacts={}, feasible=True,
                     side=384, seconds=1.0)
@@ -407,7 +406,7 @@ def test_baseline_verdict_counts_trials_better_on_both_scores():
 
 
 def test_gallery_rows_carry_the_baseline_as_a_comparable_result(study):
-    from tuner.study import Baseline
+    from tuner.baseline import Baseline
 
     df = data.trials_frame(study.get_trials(deepcopy=False))
     rec = data.study_info(study).record

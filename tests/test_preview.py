@@ -152,13 +152,12 @@ def test_preview_help_loads_neither_onnxruntime_nor_tensorflow():
 
 def test_show_prints_the_stored_baseline_without_recomputing_it(tmp_path, capsys, monkeypatch):
     import tuner.baseline
-    import tuner.study
     from tests.studyfactory import make_study
     from tuner.reader import load_study, open_storage
 
     url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=3, n_pruned=0, n_fail=0, baseline=True)
     monkeypatch.setattr(tuner.baseline, "compute_baseline", lambda *a, **k: pytest.fail("computed again"))
-    base = tuner.study.read_baseline(load_study(open_storage(url), "fixture").user_attrs)
+    base = tuner.baseline.read_baseline(load_study(open_storage(url), "fixture").user_attrs)
     code, out, err = run(["show", "fixture", "--storage", url], capsys)
     assert code == 0, err
     line = out.strip().splitlines()[-1]
@@ -169,7 +168,6 @@ def test_show_prints_the_stored_baseline_without_recomputing_it(tmp_path, capsys
 
 def test_show_computes_a_missing_baseline_once_and_no_baseline_leaves_it_alone(tmp_path, capsys, monkeypatch):
     import tuner.baseline
-    import tuner.study
     from tests.studyfactory import make_study
     from tuner.reader import load_study, open_storage
 
@@ -185,8 +183,8 @@ def test_show_computes_a_missing_baseline_once_and_no_baseline_leaves_it_alone(t
     def fake(record, url_, artifacts=None):
         calls.append(1)
         photos = [np.full((48, 48, 3), 0.5, np.float32) for _ in record["content_names"]]
-        base = tuner.study.Baseline(scores={"style": 9.0, "content": 9.0, "noise": 0.5}, per_photo={}, artifacts={},
-                                    feasible=True, side=384, seconds=0.1)
+        base = tuner.baseline.Baseline(scores={"style": 9.0, "content": 9.0, "noise": 0.5}, per_photo={}, artifacts={},
+                                       feasible=True, side=384, seconds=0.1)
         return base, photos, photos[0]
 
     monkeypatch.setattr(tuner.baseline, "compute_baseline", fake)
@@ -194,5 +192,5 @@ def test_show_computes_a_missing_baseline_once_and_no_baseline_leaves_it_alone(t
         code, out, _ = run(["show", "fixture", "--storage", url], capsys)
         assert code == 0 and "2 of 2 feasible trial(s) beat it on both scores" in out
     assert calls == [1]
-    stored = tuner.study.read_baseline(load_study(open_storage(url), "fixture").user_attrs)
+    stored = tuner.baseline.read_baseline(load_study(open_storage(url), "fixture").user_attrs)
     assert stored.scores["style"] == 9.0 and set(stored.artifacts) == {"photo0", "photo1", "sheet"}

@@ -294,7 +294,7 @@ class Monitor:
 
 def _baseline_line(prep: Prepared, options: SearchOptions) -> str:
     """Compute the study's off-the-shelf reference once, before the first trial, so the dashboard has it from the start."""
-    from tuner.study import BaselineUnavailable, ensure_baseline
+    from tuner.baseline import BaselineUnavailable, ensure_baseline
 
     try:
         base = ensure_baseline(prep.study, options.storage, options.artifacts)

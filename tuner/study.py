@@ -3,8 +3,8 @@
 What a study stores is defined in :mod:`tuner.records` (the contract with the trainer and
 the dashboard). This module adds the write side: the study record made at creation and
 the check that a resumed run has the same settings. Pictures go through the atomic
-artifact store of :mod:`tuner.artifacts`, and the study's off-the-shelf baseline is
-computed in :mod:`tuner.baseline` (both re-exported here).
+artifact store of :mod:`tuner.artifacts` (re-exported here); the study's off-the-shelf
+baseline is :mod:`tuner.baseline`'s.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import numpy as np
 
 from nst.errors import StyletuneError
 from tuner.artifacts import AtomicFileSystemArtifactStore, atomic_store, mimetype, png_bytes, upload_bytes  # noqa: F401
-from tuner.baseline import BASELINE_ATTR, Baseline, BaselineUnavailable, ensure_baseline, read_baseline  # noqa: F401
 from tuner.reader import STUDY_ATTR, StorageError, artifact_dir, check_name, safe_name
 
 RECORD_VERSION = 1

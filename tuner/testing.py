@@ -108,7 +108,7 @@ def make_study(
     Trials are created in order: ``n_complete`` finished ones, then pruned, failed and
     (left open, as a live search would) running ones. ``chosen`` records that trial
     number as the person's pick. ``judge`` is the judge record stored in the study
-    (default: the fixture's pixel judge, which :func:`tuner.study.ensure_baseline` cannot
+    (default: the fixture's pixel judge, which :func:`tuner.baseline.ensure_baseline` cannot
     rebuild; pass ``JudgeSpec.for_network("tiny").to_dict()`` for one it can).
     ``baseline`` stores an off-the-shelf baseline: the real arbitrary network's pictures
     (:mod:`nst.arbitrary`, about a second) scored by the fixture's pixel judge.
@@ -217,7 +217,7 @@ def _store_baseline(study, store, tmp: Path, painting: np.ndarray, photos: dict[
     from optuna.artifacts import upload_artifact
 
     from nst import arbitrary
-    from tuner.study import BASELINE_ATTR, Baseline
+    from tuner.baseline import BASELINE_ATTR, Baseline
 
     vector = arbitrary.style_vector(painting)
     per_photo, ids, results = {}, {}, []
