@@ -40,8 +40,8 @@ Data: any folder tree of photos; Johnson et al. used MS-COCO (80k photos, 256 px
 batch 4, 40k steps). Unreadable files are skipped and counted.
 
 Running `trainer fit --name NAME` on an existing run resumes from its newest checkpoint
-with the settings in its run.json (only --steps and --data may change). Ctrl-C saves a
-checkpoint and prints the command that resumes.
+with the settings in its run.json (only --steps and --data may change). Ctrl-C (or
+SIGTERM) finishes the step, saves a checkpoint and prints the command that resumes.
 
 Recipes (--recipe): without a GPU, auto fine-tunes Magenta's pretrained transformer for
 the painting (--network magenta --tune norm) on 128 px crops, with the steps fitted to
