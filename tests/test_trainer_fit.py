@@ -146,6 +146,22 @@ def test_diverging_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint(t
     assert max(row["step"] for row in trainer.run.read_metrics()) == 2
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_finishes_the_step_checkpoints_and_raises_keyboard_interrupt(tmp_path, sig):
+    import os
+    import signal
+
+    trainer = Trainer(new_run(tmp_path, checkpoint_every=100, preview_every=2), progress=False)
+    # The preview at step 2 stands in for the user: the signal lands in the middle of fit.
+    trainer.write_preview = lambda: os.kill(os.getpid(), getattr(signal, sig))
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(until=6)
+    assert trainer.step == 2 and trainer.run.checkpoint_steps() == [2]
+    assert [row["step"] for row in trainer.run.read_metrics()] == [1, 2]
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers put back
+
+
 def test_precomputed_features_match_and_are_reused(tmp_path):
     import tensorflow as tf
 
