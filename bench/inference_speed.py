@@ -76,8 +76,8 @@ def _main(args: argparse.Namespace) -> int:
     import tensorflow as tf
 
     from nst.images import bundled_photos, center_crop_square, load_image
+    from trainer.costs import conv_flops
     from trainer.export import to_tflite
-    from trainer.nets import conv_flops
 
     print(machine_summary())
     side = args.size

@@ -51,8 +51,9 @@ def test_dequantisation_is_per_output_channel():
 
 
 def test_magenta_layout_is_johnsons_at_a_quarter_width():
+    from trainer.costs import receptive_radius
     from trainer.magenta_net import build_magenta, conv_names, norm_names
-    from trainer.nets import norm_layers, receptive_radius, size_factor
+    from trainer.nets import norm_layers, size_factor
 
     model = build_magenta()
     assert size_factor("magenta") == 4 and receptive_radius("magenta") == receptive_radius("johnson")

@@ -54,8 +54,8 @@ from keras import ops
 
 from trainer.archs import ARCHS
 
-# What a network costs and sees is measured in trainer.costs; callers import it from here too.
-from trainer.costs import conv_flops, count_params, forward_flops, graph_flops, receptive_radius  # noqa: F401
+# What a network costs and sees is measured in trainer.costs. trainer.runs still imports these three from here.
+from trainer.costs import conv_flops, count_params, receptive_radius  # noqa: F401
 
 _BASE = (32, 64, 128)
 N_RESIDUAL = 5

@@ -10,7 +10,7 @@ is cut into overlapping tiles, and two things keep the seams invisible:
    over a copy shrunk to fit the budget. When the picture itself fits, these are exactly
    the statistics an untiled pass uses, and the tiled result equals the untiled one.
 2. **Margins and a feathered blend.** An output pixel depends on input pixels up to
-   :func:`trainer.nets.receptive_radius` away, so the outer ``margin`` of every tile
+   :func:`trainer.costs.receptive_radius` away, so the outer ``margin`` of every tile
    (which sees the tile's padding instead of its neighbour's pixels) gets weight 0,
    and across the next ``band`` pixels one tile fades out while its neighbour fades in.
    Tiles start on multiples of the network's stride, so every tile sees the same pixel
@@ -28,7 +28,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from trainer.nets import build_network, receptive_radius, size_factor, stats_model
+from trainer.costs import receptive_radius
+from trainer.nets import build_network, size_factor, stats_model
 
 #: Default memory budget for one pass through the network.
 DEFAULT_MEMORY_MB = 1024
