@@ -224,6 +224,14 @@ def test_steps_are_fitted_to_the_cpu_budget(seconds, expected):
     assert fit_steps_to_budget(600, seconds, budget_minutes=50) == expected
 
 
+@pytest.mark.parametrize("seconds", [0.5, 8.0, 1000.0])
+def test_fitting_to_the_budget_never_adds_steps(seconds):
+    """A network-proxy trial of a 30-step study trains 30 steps, however fast or slow a step is."""
+    from trainer.recipe import fit_steps_to_budget
+
+    assert fit_steps_to_budget(30, seconds, budget_minutes=50) == 30
+
+
 def test_unknown_recipe_is_a_one_line_error():
     from nst.errors import ConfigError
     from trainer.recipe import choose_recipe

@@ -124,11 +124,15 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
 
 
 def fit_steps_to_budget(steps: int, seconds_per_step: float, budget_minutes: float = CPU_BUDGET_MINUTES) -> int:
-    """The most steps up to ``steps`` that fit ``budget_minutes`` at ``seconds_per_step`` (at least :data:`MIN_STEPS`)."""
+    """The most steps up to ``steps`` that fit ``budget_minutes`` at ``seconds_per_step``.
+
+    It only ever lowers the count: a cut stops at :data:`MIN_STEPS`, and a run asked for
+    fewer steps than that (a demo study's 30 proxy steps, matched) keeps its own number.
+    """
     if seconds_per_step <= 0:
         return steps
     fits = int(budget_minutes * 60 / seconds_per_step)
-    return max(MIN_STEPS, min(steps, fits))
+    return min(steps, max(MIN_STEPS, fits))
 
 
 def format_eta(seconds: float) -> str:
