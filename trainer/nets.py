@@ -54,9 +54,6 @@ from keras import ops
 
 from trainer.archs import ARCHS
 
-# What a network costs and sees is measured in trainer.costs. trainer.runs still imports these three from here.
-from trainer.costs import conv_flops, count_params, receptive_radius  # noqa: F401
-
 _BASE = (32, 64, 128)
 N_RESIDUAL = 5
 

@@ -260,7 +260,8 @@ class RunFolder:
 
 
 def _network_summary(arch: str, width: float, size: int, photo_skip: bool) -> dict[str, Any]:
-    from trainer.nets import build_network, conv_flops, count_params, receptive_radius, size_factor
+    from trainer.costs import conv_flops, count_params, receptive_radius
+    from trainer.nets import build_network, size_factor
 
     model = build_network(arch, width, photo_skip=photo_skip)
     return {"arch": arch, "width": width, "photo_skip": photo_skip, "params": count_params(model),
