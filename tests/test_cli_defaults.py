@@ -46,8 +46,8 @@ def test_resume_hint_names_only_what_differs_and_rebuilds_the_same_search():
 
 
 def test_trainer_defaults_are_the_settings_defaults():
-    from trainer.cli import _fit_defaults
     from trainer.cli import build_parser as trainer_parser
+    from trainer.fit_command import fit_defaults as _fit_defaults
 
     defaults = _fit_defaults()
     own = {f.name: f.default for f in fields(Settings)}

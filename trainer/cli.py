@@ -16,39 +16,11 @@ Runs live in ``studies/runs/NAME/`` (``--runs-dir``); each describes itself, so
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from nst.cliutil import OneLineParser, float_in, int_in, run_main
-
-FIT_EPILOG = """\
-examples:
-  trainer fit --from-study best --data ~/coco/train2017
-  trainer fit --from-study monet:12 --data photos/ --network fast --width 0.5 --steps 5000
-  trainer fit --config cfg.json --style examples/monet.jpg --data photos/ --name monet-test
-  trainer fit --name monet-test --steps 8000      # resume, and train longer
-
-Where the loss comes from: --from-study best (the trial a person chose in the dashboard
-or with `tuner choose`, else the study's best by the documented rule, in the most
-recently active study), --from-study STUDY, --from-study STUDY:TRIAL, or --config
-with --style. The loss is the study's, computed by the same code.
-
-Data: any folder tree of photos; Johnson et al. used MS-COCO (80k photos, 256 px crops,
-batch 4, 40k steps). Unreadable files are skipped and counted.
-
-Running `trainer fit --name NAME` on an existing run resumes from its newest checkpoint
-with the settings in its run.json (only --steps and --data may change). Ctrl-C (or
-SIGTERM) finishes the step, saves a checkpoint and prints the command that resumes.
-
-Recipes (--recipe): without a GPU, auto fine-tunes Magenta's pretrained transformer for
-the painting (--network magenta --tune norm) on 128 px crops, with the steps fitted to
-50 minutes; with a GPU the same on 256 px crops for 4000 steps; --recipe paper is Johnson
-et al.'s 40k steps from random weights (days on a CPU). Before the first step trainer fit
-prints the device, the recipe and an ETA.
-"""
 
 STYLIZE_EPILOG = """\
 examples:
@@ -69,135 +41,6 @@ examples:
 The exported file is loaded back (TFLite: with the TFLite interpreter) and compared
 with the network on a test photo before it is kept.
 """
-
-
-def _runs_dir(args: argparse.Namespace) -> str:
-    return args.runs_dir
-
-
-# -- fit -----------------------------------------------------------------------------------------
-
-#: Settings fields no flag sets (they come from --data, the recipe and --feature-cache), and flags named otherwise.
-_NOT_FLAGS = ("data", "recipe", "feature_cache")
-_ARG_OF = {"arch": "network", "precompute": "precompute_features"}
-
-
-def _fit_defaults() -> dict[str, Any]:
-    """The training defaults: :class:`trainer.settings.Settings`' field defaults, the one place they are spelled."""
-    from dataclasses import fields
-
-    from trainer.settings import Settings
-
-    return {f.name: f.default for f in fields(Settings) if f.name not in _NOT_FLAGS}
-
-
-def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings the user typed (argparse defaults are None so we can tell)."""
-    out = {}
-    for key in _fit_defaults():
-        value = getattr(args, _ARG_OF.get(key, key))
-        if value is not None:
-            out[key] = value
-    return out
-
-
-def _check_resume(info: dict[str, Any], args: argparse.Namespace, explicit: dict[str, Any]) -> None:
-    from nst.errors import StyletuneError
-
-    recorded = info["settings"]
-    for key, value in explicit.items():
-        if key == "steps":
-            continue
-        if recorded.get(key) != value:
-            flag = "--" + _ARG_OF.get(key, key).replace("_", "-")
-            raise StyletuneError(f"run {info['name']} was made with {flag} {recorded.get(key)}, not {value}; "
-                                 f"drop the flag to resume, or start a new run with another --name")
-    src = info.get("source", {})
-    if args.from_study and args.from_study != src.get("spec"):
-        raise StyletuneError(f"run {info['name']} was trained from {src.get('spec')!r}, not --from-study {args.from_study}; "
-                             "drop the flag to resume, or choose another --name")
-    if args.config and src.get("kind") == "config" and str(Path(args.config).resolve()) != src.get("config_file"):
-        raise StyletuneError(f"run {info['name']} was trained from {src.get('config_file')}; drop --config to resume")
-
-
-def _fit(args: argparse.Namespace) -> int:
-    from nst.errors import StyletuneError
-    from nst.images import check_output
-    from trainer.data import scan_photos
-    from trainer.fit import Settings, Trainer, create_run
-    from trainer.runs import DEFAULT_RUNS, RunFolder
-    from tuner.reader import check_name
-
-    explicit = _explicit_settings(args)
-    runs_dir = Path(_runs_dir(args))
-    resume_flags = f" --runs-dir {shlex.quote(str(runs_dir))}" if args.runs_dir != DEFAULT_RUNS else ""
-
-    if args.name:
-        check_name(args.name, "run name")
-    existing = RunFolder(runs_dir / args.name) if args.name else None
-    if existing is not None and existing.path.exists() and not existing.exists():
-        raise StyletuneError(f"{existing.path} exists but is not a training run (no run.json); choose another --name")
-
-    new_run = not (existing is not None and existing.exists())
-    if not new_run:
-        info = existing.read_info()
-        _check_resume(info, args, explicit)
-        run = existing
-        if "steps" in explicit and explicit["steps"] != info["settings"]["steps"]:
-            info["settings"]["steps"] = explicit["steps"]
-            run.write_info(info)
-        done = run.checkpoint_steps()
-        print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info['settings']['steps']} "
-              f"(loss from {info['source'].get('spec')})", file=sys.stderr)
-    else:
-        from trainer.recipe import choose_recipe, device_summary, proxy_matched_settings, settings_for
-
-        device, gpus = device_summary()
-        recipe = choose_recipe(args.recipe, gpus)
-        settings_kw = {**settings_for(recipe, explicit, _fit_defaults()), "recipe": recipe.name}
-        if args.feature_cache:
-            settings_kw["feature_cache"] = args.feature_cache
-        if not args.data:
-            raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
-        check_output(runs_dir, folder=True, what="--runs-dir")
-        from trainer.source import resolve_source
-
-        src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
-                             config=args.config, style=args.style, preview=args.preview)
-        matched = proxy_matched_settings(src["source"].get("proxy"), settings_kw, explicit)
-        if matched:
-            settings_kw.update(matched)
-            print("matched to the study's network proxy, so the network keeps the look of the trial: "
-                  + ", ".join(f"{k} {v:g}" for k, v in matched.items()) + " (--lr/--steps override)", file=sys.stderr)
-        settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
-        name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
-        run = RunFolder(runs_dir / name)
-        if run.path.exists():
-            raise StyletuneError(f"a run named {name} already exists in {runs_dir}; resume it with "
-                                 f"`trainer fit --name {name}{resume_flags}` or give a new --name")
-        scan = scan_photos(args.data, progress=not args.quiet)
-        print(scan.describe(), file=sys.stderr)
-        command = "trainer " + " ".join(shlex.quote(a) for a in (args.argv or []))
-        create_run(run, settings, src["config"], style_bytes=src["style_bytes"], style_suffix=src["style_suffix"],
-                   source=src["source"], photos=src["photos"], scan=scan, command=command)
-        print(f"new run {run.name} in {run.path}", file=sys.stderr)
-
-    args.resume_hint = f"trainer fit --name {run.name}{resume_flags}"
-    trainer = Trainer(run, progress=not args.quiet, data=args.data)
-    from trainer.recipe import device_summary, plan_and_announce
-
-    fit_budget = new_run and not device_summary()[1] and "steps" not in explicit and args.recipe in ("auto", "cpu")
-    print(plan_and_announce(trainer, device_summary()[0], fit_budget=fit_budget), file=sys.stderr)
-    trainer.train()
-    out = trainer.finish()
-    line = f"trained {run.name} to step {trainer.step}; model: {run.model_file}"
-    if "trained" in out:
-        t, g = out["trained"], out.get("gatys") or {}
-        line += "; judge " + ", ".join(f"{k} {t[k]:.3f}" + (f" (trial {g[k]:.3f})" if k in g else "") for k in sorted(t))
-    elif "note" in out:
-        line += f"; {out['note']}"
-    print(line)
-    return 0
 
 
 # -- stylize -------------------------------------------------------------------------------------
@@ -232,7 +75,7 @@ def _stylize(args: argparse.Namespace) -> int:
     from trainer.runs import run_path
     from trainer.stylize import load_stylizer
 
-    run_path(args.run, _runs_dir(args))  # a wrong run name fails before any work
+    run_path(args.run, args.runs_dir)  # a wrong run name fails before any work
     inputs = _collect_inputs(args.inputs)
     out = Path(args.output)
     single_file = len(inputs) == 1 and Path(args.inputs[0]).is_file() and out.suffix.lower() in (
@@ -243,7 +86,7 @@ def _stylize(args: argparse.Namespace) -> int:
     for path, _ in inputs:  # refuse a broken named file before writing anything
         if Path(path) in {Path(a) for a in args.inputs}:
             load_image(path)
-    stylizer, info = load_stylizer(args.run, _runs_dir(args), step=args.step, memory_mb=args.memory_mb)
+    stylizer, info = load_stylizer(args.run, args.runs_dir, step=args.step, memory_mb=args.memory_mb)
     targets = [(src, out if single_file else (out / rel).with_suffix(".png")) for src, rel in inputs]
     bar = tqdm(total=len(targets), desc=f"stylize ({info['name']}, step {info['checkpoint_step']})", unit="photo",
                disable=args.quiet, dynamic_ncols=True)
@@ -271,8 +114,8 @@ def _export(args: argparse.Namespace) -> int:
     from trainer.runs import RunFolder, run_path
     from trainer.stylize import load_stylizer
 
-    stylizer, info = load_stylizer(args.run, _runs_dir(args), step=args.step)
-    run = RunFolder(run_path(args.run, _runs_dir(args)))
+    stylizer, info = load_stylizer(args.run, args.runs_dir, step=args.step)
+    run = RunFolder(run_path(args.run, args.runs_dir))
     record = export(run, stylizer.model, stylizer.arch, args.format, args.output, info=info)
     print(f"wrote {record['path']} ({record['bytes'] / 1e6:.1f} MB, step {info['checkpoint_step']}); "
           f"verified on {record['test_photo']} {record['test_shape'][1]}x{record['test_shape'][0]}: "
@@ -284,62 +127,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from trainer.archs import ARCH_HELP, ARCHS
+    from trainer.fit_command import add_fit_parser
     from trainer.runs import DEFAULT_RUNS
-    from trainer.settings import DEFAULT_FEATURE_CACHE
-    from tuner.reader import DEFAULT_STORAGE
-
-    d = _fit_defaults()
 
     parser = OneLineParser(prog="trainer", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=OneLineParser)
     raw = argparse.RawDescriptionHelpFormatter
 
-    f = sub.add_parser("fit", help="train (or resume) a feed-forward network", formatter_class=raw,
-                       description="Train the feed-forward network with a study's loss, or resume a run.",
-                       epilog=FIT_EPILOG)
-    f.add_argument("--from-study", metavar="SPEC", help="best | STUDY | STUDY:TRIAL")
-    f.add_argument("--storage", default=DEFAULT_STORAGE, help=f"study storage URL (default {DEFAULT_STORAGE})")
-    f.add_argument("--artifacts", help="artifact folder for a non-SQLite storage")
-    f.add_argument("--config", help="StyleConfig JSON (with --style), instead of --from-study")
-    f.add_argument("--style", help="the painting, with --config")
-    f.add_argument("--preview", nargs="+", metavar="PHOTO", help="photos to preview on (default: the study's test photos, "
-                   "or scikit-image's bundled photos with --config)")
-    f.add_argument("--data", help="folder tree of training photos (e.g. COCO train2017)")
-    f.add_argument("--name", help="run name (default: STUDY-tTRIAL-NETWORK or STYLE-NETWORK)")
-    f.add_argument("--runs-dir", default=DEFAULT_RUNS, help=f"where runs live (default {DEFAULT_RUNS})")
-    f.add_argument("--network", choices=ARCHS, default=None,
-                   help="; ".join(f"{name}: {text}" for name, text in ARCH_HELP.items()))
-    f.add_argument("--recipe", choices=("auto", "cpu", "gpu", "paper"), default="auto",
-                   help="auto (default): cpu without a GPU (fine-tune Magenta's transformer at 128 px, fitted to "
-                        "50 min), gpu with one (the same at 256 px, 4000 steps); paper: Johnson et al.'s 40k steps "
-                        "from scratch. Flags you type override the recipe's values")
-    f.add_argument("--tune", choices=("all", "norm"), default=None,
-                   help="what training changes: all weights, or only the normalisation scales and shifts "
-                        "(the magenta recipes' choice; see docs/trainer.md)")
-    f.add_argument("--width", type=float_in(0.01, 8, "--width"), default=None, help=f"channel multiplier (default {d['width']:g})")
-    f.add_argument("--size", type=int_in(32, 2048, "--size"), default=None,
-                   help=f"training crop in pixels, a multiple of 8 (default {d['size']}, as in the paper)")
-    f.add_argument("--batch", type=int_in(1, 256, "--batch"), default=None, help=f"crops per step (default {d['batch']})")
-    f.add_argument("--steps", type=int_in(1, 10_000_000, "--steps"), default=None, help=f"training steps (default {d['steps']})")
-    f.add_argument("--lr", type=float_in(1e-7, 0.5, "--lr"), default=None, help=f"Adam learning rate (default {d['lr']:g})")
-    f.add_argument("--seed", type=int_in(0, 2**31 - 1, "--seed"), default=None, help=f"weights and data order (default {d['seed']})")
-    f.add_argument("--preview-every", type=int_in(1, 10_000_000, "--preview-every"), default=None,
-                   help=f"steps between previews (default {d['preview_every']})")
-    f.add_argument("--checkpoint-every", type=int_in(1, 10_000_000, "--checkpoint-every"), default=None,
-                   help=f"steps between checkpoints (default {d['checkpoint_every']})")
-    f.add_argument("--keep-checkpoints", type=int_in(1, 1000, "--keep-checkpoints"), default=None,
-                   help=f"newest checkpoints kept (default {d['keep_checkpoints']})")
-    f.add_argument("--preview-size", type=int_in(32, 2048, "--preview-size"), default=None,
-                   help="longest side of previews and results (default: the training size)")
-    f.add_argument("--photo-skip", action="store_const", const=True, default=None,
-                   help="start from the photo: add the photo around the network, so it learns a change to it "
-                        "(the feed-forward counterpart of init=content; see docs/trainer.md)")
-    f.add_argument("--precompute-features", action="store_const", const=True, default=None,
-                   help="cache the content features of every photo on disk (fixed centre crops; see docs/trainer.md)")
-    f.add_argument("--feature-cache", help=f"where cached features live (default {DEFAULT_FEATURE_CACHE})")
-    f.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    f.set_defaults(func=_fit)
+    add_fit_parser(sub)
 
     s = sub.add_parser("stylize", help="stylise photos or folders with a trained run", formatter_class=raw,
                        description="Stylise photos (any size) with a trained network.", epilog=STYLIZE_EPILOG)
