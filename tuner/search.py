@@ -37,36 +37,10 @@ import numpy as np
 
 from nst.errors import StyletuneError
 from tuner.liveness import live_running
+from tuner.options import SearchOptions
 from tuner.reader import CONFIG_ATTR, SCORES_ATTR, check_name, default_trial, safe_name
 from tuner.records import RECIPE_ATTR, TrialRecord
 from tuner.workers import MAX_CONSECUTIVE_FAILURES, MAX_RETRY, RetryCleanCopy, sigterm_as_interrupt, work  # noqa: F401
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    """Everything ``tuner search`` was asked to do (picklable, so worker processes get a copy)."""
-
-    style: str
-    content: tuple[str, ...] | None = None
-    photos: int = 3
-    size: int = 128
-    steps: int = 50
-    trials: int = 50
-    jobs: int = 1
-    study: str | None = None
-    storage: str = "sqlite:///studies/studies.db"
-    artifacts: str | None = None
-    networks: tuple[str, ...] | None = None
-    judge_network: str = "magenta"  # nst.judge.MAGENTA: a style network no trial optimises through
-    noise_limit: float = 1.5
-    tradeoff: float | None = None
-    seed: int | None = None
-    prune: bool = True
-    heartbeat: int = 10
-    quiet: bool = False
-    threads: int | None = None  # TensorFlow intra-op threads per worker (None: TensorFlow's default)
-    sampler: str = "tpe"  # "random": plain random search without recipes (the benchmark's baseline)
-    proxy: str | None = None  # "network" or "gatys"; None: the study's own, "network" for a new study
 
 
 @dataclass

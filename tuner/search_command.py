@@ -58,7 +58,7 @@ def _search_defaults() -> dict[str, Any]:
     """SearchOptions' field defaults: the one place ``tuner search``'s defaults are spelled."""
     from dataclasses import MISSING, fields
 
-    from tuner.search import SearchOptions
+    from tuner.options import SearchOptions
 
     return {f.name: f.default for f in fields(SearchOptions) if f.default is not MISSING}
 
@@ -79,7 +79,8 @@ def _resume_hint(options) -> str:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from tuner.search import SearchOptions, run_search
+    from tuner.options import SearchOptions
+    from tuner.search import run_search
     networks = tuple(n.strip() for n in args.networks.split(",") if n.strip()) if args.networks else None
     options = SearchOptions(
         style=args.style, content=tuple(args.content) if args.content else None, photos=args.photos,
