@@ -361,7 +361,9 @@ def test_sigterm_stops_the_jobs_workers_and_the_study_resumes(tmp_path):
             running = [t for t in _study(tmp_path).trials if t.state.name == "RUNNING"]
             return len(running) == 2 and all("worker_pid" in t.user_attrs for t in running)
         _wait_for(both_workers_mid_trial, 300, "two workers mid-trial", proc)
-        workers = {t.user_attrs["worker_pid"] for t in _study(tmp_path).trials if "worker_pid" in t.user_attrs}
+        trials = _study(tmp_path).trials
+        workers = {t.user_attrs["worker_pid"] for t in trials if "worker_pid" in t.user_attrs}
+        running = {t.number for t in trials if t.state.name == "RUNNING"}
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=120)
     finally:
@@ -372,12 +374,16 @@ def test_sigterm_stops_the_jobs_workers_and_the_study_resumes(tmp_path):
     assert "interrupted; resume with: tuner search" in err.read_text()
     assert "Traceback" not in err.read_text(), err.read_text()
     assert len(workers) == 2 and not [pid for pid in workers if _alive(pid)], "a worker outlived the search"
-    # Each interrupted trial failed and was queued again at once, with its parameters.
+    # Each interrupted trial failed and was queued again at once, with its parameters. A trial seen
+    # running may still finish before its worker gets the signal (CI saw both do so), so each one
+    # running at the signal is either finished or failed with a queued copy; none is left running.
+    # The requeue itself is checked deterministically by the Ctrl-C test above.
     study = _study(tmp_path)
     states = _states(study)
     assert "RUNNING" not in states
     interrupted = [t for t in study.trials if t.state.name == "FAIL"]
-    assert 1 <= len(interrupted) <= 2  # (a worker may have been between trials when the signal came)
+    assert len(interrupted) <= 2
+    assert running and all(study.trials[n].state.name in ("FAIL", "COMPLETE", "PRUNED") for n in running), states
     for t in interrupted:
         copies = [c for c in study.trials if c.system_attrs.get("failed_trial") == t.number]
         assert len(copies) == 1 and copies[0].state.name == "WAITING" and copies[0].params == t.params
