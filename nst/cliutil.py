@@ -104,15 +104,9 @@ def run_main(prog: str, parser: argparse.ArgumentParser, argv: Sequence[str] | N
     except StyletuneError as exc:
         sys.stderr.write(f"{prog}: error: {exc}\n")
         return EXIT_USAGE
-    except Exception as exc:
+    except BaseException as exc:
         if not caused_by_interrupt(exc):  # a Ctrl-C that cut an import short comes back as ImportError
             raise
-        return _interrupted(prog, args)
-    except KeyboardInterrupt:
-        return _interrupted(prog, args)
-
-
-def _interrupted(prog: str, args: argparse.Namespace) -> int:
-    hint = getattr(args, "resume_hint", None)
-    sys.stderr.write(f"\n{prog}: interrupted" + (f"; resume with: {hint}" if hint else "") + "\n")
-    return EXIT_INTERRUPTED
+        hint = getattr(args, "resume_hint", None)
+        sys.stderr.write(f"\n{prog}: interrupted" + (f"; resume with: {hint}" if hint else "") + "\n")
+        return EXIT_INTERRUPTED
