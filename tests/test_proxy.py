@@ -102,3 +102,18 @@ def test_training_a_network_proxy_trial_takes_the_proxys_rate_unless_typed():
     assert proxy_matched_settings({"kind": "gatys"}, cpu, {}) == {}
     assert proxy_matched_settings(None, cpu, {}) == {}
     assert proxy_matched_settings(network, RECIPES["paper"].settings(), {}) == {}  # johnson from scratch: not the proxy's network
+
+
+def test_more_steps_than_the_proxy_spread_the_proxys_rate_over_them():
+    from trainer.recipe import RECIPES, describe_match, proxy_matched_settings
+
+    cpu = RECIPES["cpu"].settings()
+    network = {"kind": "network", "lr": 0.02, "steps": 50}
+    # 200 steps cover the proxy's 50 steps at 0.02: a quarter of the rate (measured: 200 steps at the full rate drift)
+    assert proxy_matched_settings(network, cpu, {"steps": 200}) == {"lr": 0.005}
+    assert proxy_matched_settings(network, cpu, {"steps": 50})["lr"] == 0.02
+    assert proxy_matched_settings(network, cpu, {"steps": 20})["lr"] == 0.02  # fewer steps never raise the rate
+    assert proxy_matched_settings(network, cpu, {"steps": 200, "lr": 0.02}) == {}  # a typed rate wins
+    line = describe_match({"lr": 0.005}, network)
+    assert "lr 0.005" in line and "0.02 over 50 steps" in line
+    assert describe_match({"lr": 0.02, "steps": 50}, network).endswith("lr 0.02, steps 50 (--lr/--steps override)")

@@ -111,6 +111,11 @@ def test_a_network_proxy_trial_trains_at_the_proxys_learning_rate(tmp_path, data
     settings = json.loads((runs / "monet-t2-magenta" / "run.json").read_text())["settings"]
     assert settings["lr"] == 0.03 and settings["steps"] == 2 and settings["arch"] == "magenta"  # typed --steps wins
     assert "matched to the study's network proxy" in err and "lr 0.03" in err
+    # Resumed to more steps, the run keeps its rate; the user is told what that does and what to do instead.
+    code, out, err = run_cli(["fit", "--name", "monet-t2-magenta", "--runs-dir", runs, "--data", data_dir,
+                              "--steps", "3", "-q"], capsys)
+    assert code == 0, err
+    assert "going on to 3 at that rate" in err and "--steps 3 spreads the rate" in err
 
 
 def test_from_study_best_takes_the_chosen_trial(tmp_path):

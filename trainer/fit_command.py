@@ -108,13 +108,21 @@ def run_fit(args: argparse.Namespace) -> int:
         _check_resume(info, args, explicit)
         run = existing
         if "steps" in explicit and explicit["steps"] != info["settings"]["steps"]:
+            from trainer.recipe import proxy_matched_settings
+
+            proxy = info.get("source", {}).get("proxy")
+            if explicit["steps"] > info["settings"]["steps"] and proxy_matched_settings(proxy, info["settings"], {}):
+                print(f"note: run {run.name} trains at a rate matched to the study's proxy for "
+                      f"{info['settings']['steps']} steps ({info['settings']['lr']:g}); going on to {explicit['steps']} "
+                      f"at that rate moves the network past the trial's look, where a new run with --steps "
+                      f"{explicit['steps']} spreads the rate over them", file=sys.stderr)
             info["settings"]["steps"] = explicit["steps"]
             run.write_info(info)
         done = run.checkpoint_steps()
         print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info['settings']['steps']} "
               f"(loss from {info['source'].get('spec')})", file=sys.stderr)
     else:
-        from trainer.recipe import choose_recipe, device_summary, proxy_matched_settings, settings_for
+        from trainer.recipe import choose_recipe, describe_match, device_summary, proxy_matched_settings, settings_for
 
         device, gpus = device_summary()
         recipe = choose_recipe(args.recipe, gpus)
@@ -131,8 +139,7 @@ def run_fit(args: argparse.Namespace) -> int:
         matched = proxy_matched_settings(src["source"].get("proxy"), settings_kw, explicit)
         if matched:
             settings_kw.update(matched)
-            print("matched to the study's network proxy, so the network keeps the look of the trial: "
-                  + ", ".join(f"{k} {v:g}" for k, v in matched.items()) + " (--lr/--steps override)", file=sys.stderr)
+            print(describe_match(matched, src["source"]["proxy"]), file=sys.stderr)
         settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
         name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
         run = RunFolder(runs_dir / name)

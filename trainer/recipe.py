@@ -104,10 +104,15 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
     that same network the same way, on many photos instead of the test photos, keeps the
     picture the person chose; so a run that fine-tunes ``magenta``'s normalisation takes
     the proxy's learning rate and its number of steps (``proxy["steps"]``, the study's;
-    :data:`PROXY_MATCHED_STEPS` when absent), unless the user typed them. More steps keep
-    moving the network along the loss past where the proxy stopped (docs/benchmarks.md,
-    fidelity: trial 0 at 200 steps drifted from content +0.05 to +0.09). Other proxies and
-    other networks change nothing.
+    :data:`PROXY_MATCHED_STEPS` when absent), unless the user typed them.
+
+    When the user types more ``--steps`` than the proxy took but no ``--lr``, the rate is
+    cut by the same factor (``lr * proxy_steps / steps``): Adam moves each parameter by
+    about the rate per step, so the run covers the proxy's distance along the loss, and
+    the extra steps go to more photos rather than further past where the proxy stopped.
+    At the proxy's rate, 200 steps drifted from the trial (content +0.05 at 50 steps,
+    +0.09 at 200); with the rate cut they stay as close as 50 steps (docs/trainer.md).
+    Other proxies and other networks change nothing.
     """
     if not proxy or proxy.get("kind") != "network":
         return {}
@@ -115,12 +120,32 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
         return {}
     from nst.config import PROXY_LR
 
+    proxy_lr = float(proxy.get("lr", PROXY_LR))
+    proxy_steps = int(proxy.get("steps") or PROXY_MATCHED_STEPS)
     out: dict[str, Any] = {}
     if "lr" not in explicit:
-        out["lr"] = float(proxy.get("lr", PROXY_LR))
+        steps = int(explicit.get("steps", proxy_steps))
+        out["lr"] = proxy_lr * min(1.0, proxy_steps / max(steps, 1))
     if "steps" not in explicit:
-        out["steps"] = int(proxy.get("steps") or PROXY_MATCHED_STEPS)
+        out["steps"] = proxy_steps
     return out
+
+
+def describe_match(matched: Mapping[str, Any], proxy: Mapping[str, Any]) -> str:
+    """The line ``trainer fit`` prints when :func:`proxy_matched_settings` changed something."""
+    from nst.config import PROXY_LR
+
+    proxy_lr = float(proxy.get("lr", PROXY_LR))
+    proxy_steps = int(proxy.get("steps") or PROXY_MATCHED_STEPS)
+    parts = []
+    if "lr" in matched:
+        lr = matched["lr"]
+        parts.append(f"lr {lr:g}" if lr == proxy_lr else
+                     f"lr {lr:g} (the proxy's {proxy_lr:g} over {proxy_steps} steps, spread over the steps asked for)")
+    if "steps" in matched:
+        parts.append(f"steps {matched['steps']}")
+    return ("matched to the study's network proxy, so the network keeps the look of the trial: "
+            + ", ".join(parts) + " (--lr/--steps override)")
 
 
 def fit_steps_to_budget(steps: int, seconds_per_step: float, budget_minutes: float = CPU_BUDGET_MINUTES) -> int:
