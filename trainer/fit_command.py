@@ -174,6 +174,7 @@ def run_fit(args: argparse.Namespace) -> int:
 def add_fit_parser(sub) -> None:
     """The ``fit`` subcommand, on ``trainer``'s subparsers."""
     from trainer.archs import ARCH_HELP, ARCHS
+    from trainer.recipe import CPU_BUDGET_MINUTES, RECIPES
     from trainer.runs import DEFAULT_RUNS
     from trainer.settings import DEFAULT_FEATURE_CACHE
     from tuner.reader import DEFAULT_STORAGE
@@ -203,11 +204,19 @@ def add_fit_parser(sub) -> None:
                    help="what training changes: all weights, or only the normalisation scales and shifts "
                         "(the magenta recipes' choice; see docs/trainer.md)")
     f.add_argument("--width", type=float_in(0.01, 8, "--width"), default=None, help=f"channel multiplier (default {d['width']:g})")
+    def by_recipe(field: str) -> str:
+        return ", ".join(f"{name} {getattr(r, field):g}" for name, r in RECIPES.items())
+
     f.add_argument("--size", type=int_in(32, 2048, "--size"), default=None,
-                   help=f"training crop in pixels, a multiple of 8 (default {d['size']}, as in the paper)")
-    f.add_argument("--batch", type=int_in(1, 256, "--batch"), default=None, help=f"crops per step (default {d['batch']})")
-    f.add_argument("--steps", type=int_in(1, 10_000_000, "--steps"), default=None, help=f"training steps (default {d['steps']})")
-    f.add_argument("--lr", type=float_in(1e-7, 0.5, "--lr"), default=None, help=f"Adam learning rate (default {d['lr']:g})")
+                   help=f"training crop in pixels, a multiple of 8 (default: the recipe's, {by_recipe('size')})")
+    f.add_argument("--batch", type=int_in(1, 256, "--batch"), default=None,
+                   help=f"crops per step (default: the recipe's, {by_recipe('batch')})")
+    f.add_argument("--steps", type=int_in(1, 10_000_000, "--steps"), default=None,
+                   help=f"training steps (default: the recipe's, {by_recipe('steps')}, cpu fitted to "
+                        f"{CPU_BUDGET_MINUTES:g} min; from a network-proxy trial, the study's proxy steps)")
+    f.add_argument("--lr", type=float_in(1e-7, 0.5, "--lr"), default=None,
+                   help=f"Adam learning rate (default: the recipe's, {by_recipe('lr')}; from a network-proxy trial, "
+                        "the proxy's rate, spread over --steps when they are more than the proxy took)")
     f.add_argument("--seed", type=int_in(0, 2**31 - 1, "--seed"), default=None, help=f"weights and data order (default {d['seed']})")
     f.add_argument("--preview-every", type=int_in(1, 10_000_000, "--preview-every"), default=None,
                    help=f"steps between previews (default {d['preview_every']})")
