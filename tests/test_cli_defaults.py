@@ -52,5 +52,11 @@ def test_trainer_defaults_are_the_settings_defaults():
     defaults = _fit_defaults()
     own = {f.name: f.default for f in fields(Settings)}
     assert defaults == {k: own[k] for k in defaults} and {"arch", "steps", "lr", "tune"} <= set(defaults)
-    fit = next(a for a in trainer_parser()._subparsers._group_actions[0].choices["fit"]._actions if a.dest == "steps")
-    assert f"default {own['steps']}" in fit.help
+    actions = {a.dest: a for a in trainer_parser()._subparsers._group_actions[0].choices["fit"]._actions}
+    assert f"default {own['seed']}" in actions["seed"].help
+    # Steps, rate, crop and batch come from the recipe: the help shows each recipe's own value.
+    from trainer.recipe import RECIPES
+
+    for dest in ("steps", "lr", "size", "batch"):
+        for name, recipe in RECIPES.items():
+            assert f"{name} {getattr(recipe, dest):g}" in actions[dest].help, (dest, name)

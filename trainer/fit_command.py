@@ -8,6 +8,7 @@ typed flag from an untyped one, which the recipe and the resume check both need.
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -110,8 +111,9 @@ def run_fit(args: argparse.Namespace) -> int:
         if "steps" in explicit and explicit["steps"] != info["settings"]["steps"]:
             from trainer.recipe import proxy_matched_settings
 
-            proxy = info.get("source", {}).get("proxy")
-            if explicit["steps"] > info["settings"]["steps"] and proxy_matched_settings(proxy, info["settings"], {}):
+            proxy, was = info.get("source", {}).get("proxy"), info["settings"]
+            matched_lr = proxy_matched_settings(proxy, was, {"steps": was["steps"]}).get("lr")
+            if explicit["steps"] > was["steps"] and matched_lr is not None and math.isclose(matched_lr, was["lr"]):
                 print(f"note: run {run.name} trains at a rate matched to the study's proxy for "
                       f"{info['settings']['steps']} steps ({info['settings']['lr']:g}); going on to {explicit['steps']} "
                       f"at that rate moves the network past the trial's look, where a new run with --steps "
