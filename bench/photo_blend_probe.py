@@ -1,0 +1,147 @@
+"""Probe for issue 13: does a learned per-channel photo blend close the content-heavy fidelity gap?
+
+The product's network proxy and ``trainer fit`` tune only the normalisation layers of
+Magenta's transformer. A content-heavy trial's proxy, tuned on the study's few photos,
+returns them in their own colours; the network tuned on many photos cannot, and lays an
+average colour cast instead (docs/trainer.md, "The content-heavy corner").
+
+This probe adds three numbers to both sides: ``out = y + a * (photo - y)``, ``a`` per
+colour channel, initialised at 0 (so step 0 is Magenta's result) and tuned with the norm
+layers. It tunes the proxy on the study's photos and a second copy on batches of 4 random
+crops from ``--data`` with the same steps and rate, judges both on the study's photos with
+the study's judge, and prints the differences; ``--plain`` runs the same without the blend,
+which reproduces the product. It is a measurement, not the product: the blend is not in
+``trainer.magenta_net`` yet.
+
+    python -m bench.photo_blend_probe --storage sqlite:///studies/studies.db --artifacts studies/artifacts \\
+        --study monet-demo --trials 4,0 --data studies/photos --steps 30 [--plain] --sheet out.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import numpy as np
+
+
+def _crops(files: list[Path], rng: random.Random, count: int, size: int) -> np.ndarray:
+    from nst.images import load_image, resize
+
+    out = []
+    for _ in range(count):
+        img = load_image(rng.choice(files))
+        h, w = img.shape[:2]
+        scale = size / min(h, w)
+        img = resize(img, (max(size, round(w * scale)), max(size, round(h * scale))))
+        h, w = img.shape[:2]
+        y, x = rng.randrange(h - size + 1), rng.randrange(w - size + 1)
+        out.append(img[y:y + size, x:x + size])
+    return np.stack(out).astype(np.float32)
+
+
+def _model(painting: np.ndarray, blend: bool):
+    import keras
+
+    from trainer.proxy import _pretrained_model
+
+    base = _pretrained_model(painting)
+
+    class PhotoBlend(keras.layers.Layer):
+        def build(self, shape):
+            self.a = self.add_weight(shape=(3,), initializer="zeros", name="a")
+
+        def call(self, photo, painted):
+            return painted + self.a * (photo - painted)
+
+    photo = keras.Input((None, None, 3))
+    return keras.Model(photo, PhotoBlend(trainable=blend)(photo, base(photo)))
+
+
+def tune(painting, config, batches, photos, *, blend: bool, lr: float):
+    """Adam on the trial's loss over ``batches``; returns the pictures of ``photos`` and the blend weights."""
+    import keras
+    import tensorflow as tf
+
+    from nst.gatys import style_size
+    from nst.images import resize_longest
+    from nst.losses import style_targets, total_loss
+    from nst.lossnets import get_extractor
+
+    ext = get_extractor(config.network, config.layers, config.pooling)
+    layers = tuple(config.active_style_layers)
+    grams = style_targets(ext(tf.constant(resize_longest(painting, style_size(photos.shape[1:3], config.style_scale))[None])),
+                          layers)
+    weights = {n: config.style_weights[n] for n in layers}
+    model = _model(painting, blend)
+    variables = model.trainable_variables
+    opt = keras.optimizers.Adam(lr)
+
+    @tf.function(reduce_retracing=True)
+    def step(batch):
+        with tf.GradientTape() as tape:
+            out = model(batch, training=True)
+            per_item, _ = total_loss(ext(out), out, ext(batch)[config.content_layer], grams, config.content_layer,
+                                     weights, config.content_weight, config.style_weight, config.tv_weight)
+            loss = tf.reduce_mean(per_item)
+        opt.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+
+    for batch in batches:
+        step(tf.constant(batch))
+    return np.clip(model(tf.constant(photos)).numpy(), 0.0, 1.0), model.layers[-1].get_weights()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.photo_blend_probe", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--storage", required=True)
+    parser.add_argument("--artifacts")
+    parser.add_argument("--study", required=True)
+    parser.add_argument("--trials", required=True, help="comma-separated trial numbers")
+    parser.add_argument("--data", required=True, help="training photos (not the study's)")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--lr", type=float, default=0.02)
+    parser.add_argument("--plain", action="store_true", help="without the blend (the product today)")
+    parser.add_argument("--sheet", help="write photo | proxy | network rows here")
+    args = parser.parse_args(argv)
+
+    from bench.fidelity import judge_means, study_judge
+    from nst.config import StyleConfig
+    from nst.images import contact_sheet, load_image, save_image
+    from nst.judge import Judge
+    from trainer.data import scan_photos
+    from tuner import reader
+
+    study = reader.load_study(reader.open_storage(args.storage), args.study)
+    record = reader.study_record(study)
+    names = list(record["content_names"])
+    photos = np.stack([reader.read_image_artifact(args.storage, record["content_artifacts"][n], args.artifacts)
+                       for n in names]).astype(np.float32)
+    painting_file = Path(args.sheet or "probe.png").with_suffix(".painting.png")
+    painting_file.write_bytes(reader.read_artifact(args.storage, record["style_artifact"], args.artifacts))
+    painting = load_image(painting_file)
+    judge = Judge(study_judge(record), photos, painting)
+    files = [Path(f) for f in scan_photos(args.data, progress=False).files]
+    rng = random.Random(0)
+    rows = []
+    for number in (int(t) for t in args.trials.split(",")):
+        trial = next(t for t in study.trials if t.number == number)
+        config = StyleConfig.from_dict(trial.user_attrs[reader.CONFIG_ATTR])
+        proxy, a_proxy = tune(painting, config, [photos] * args.steps, photos, blend=not args.plain, lr=args.lr)
+        batches = [_crops(files, rng, 4, photos.shape[1]) for _ in range(args.steps)]
+        net, a_net = tune(painting, config, batches, photos, blend=not args.plain, lr=args.lr)
+        p, n = judge_means(judge, list(proxy)), judge_means(judge, list(net))
+        print(f"trial {number} ({'plain' if args.plain else 'blend'}, {args.steps} steps): "
+              f"proxy style {p['style']:.3f} content {p['content']:.3f}; network style {n['style']:.3f} "
+              f"content {n['content']:.3f}; d style {n['style'] - p['style']:+.3f} d content "
+              f"{n['content'] - p['content']:+.3f}; blend a proxy {np.round(a_proxy[0], 2)} network {np.round(a_net[0], 2)}",
+              flush=True)
+        rows += [[photos[j], proxy[j], net[j]] for j in range(len(names))]
+    if args.sheet:
+        save_image(args.sheet, contact_sheet(rows, cell=photos.shape[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
