@@ -118,10 +118,7 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
         return {}
     if settings.get("arch") != "magenta" or settings.get("tune") != "norm":
         return {}
-    from nst.config import PROXY_LR
-
-    proxy_lr = float(proxy.get("lr", PROXY_LR))
-    proxy_steps = int(proxy.get("steps") or PROXY_MATCHED_STEPS)
+    proxy_lr, proxy_steps = _proxy_run(proxy)
     out: dict[str, Any] = {}
     if "lr" not in explicit:
         steps = int(explicit.get("steps", proxy_steps))
@@ -131,12 +128,16 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
     return out
 
 
-def describe_match(matched: Mapping[str, Any], proxy: Mapping[str, Any]) -> str:
-    """The line ``trainer fit`` prints when :func:`proxy_matched_settings` changed something."""
+def _proxy_run(proxy: Mapping[str, Any]) -> tuple[float, int]:
+    """The network proxy's learning rate and steps, as the study recorded them (defaults when it did not)."""
     from nst.config import PROXY_LR
 
-    proxy_lr = float(proxy.get("lr", PROXY_LR))
-    proxy_steps = int(proxy.get("steps") or PROXY_MATCHED_STEPS)
+    return float(proxy.get("lr", PROXY_LR)), int(proxy.get("steps") or PROXY_MATCHED_STEPS)
+
+
+def describe_match(matched: Mapping[str, Any], proxy: Mapping[str, Any]) -> str:
+    """The line ``trainer fit`` prints when :func:`proxy_matched_settings` changed something."""
+    proxy_lr, proxy_steps = _proxy_run(proxy)
     parts = []
     if "lr" in matched:
         lr = matched["lr"]
