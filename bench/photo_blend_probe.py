@@ -21,22 +21,23 @@ from __future__ import annotations
 
 import argparse
 import random
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 
-def _crops(files: list[Path], rng: random.Random, count: int, size: int) -> np.ndarray:
-    from nst.images import load_image, resize
+def _crops(scan, rng: random.Random, count: int, size: int) -> np.ndarray:
+    """``count`` random ``size`` crops, each photo read and resized as ``trainer fit`` does (:mod:`trainer.data`)."""
+    import tensorflow as tf
+
+    from trainer.data import decode, fit_shortest
 
     out = []
     for _ in range(count):
-        img = load_image(rng.choice(files))
-        h, w = img.shape[:2]
-        scale = size / min(h, w)
-        img = resize(img, (max(size, round(w * scale)), max(size, round(h * scale))))
-        h, w = img.shape[:2]
-        y, x = rng.randrange(h - size + 1), rng.randrange(w - size + 1)
+        i = rng.randrange(len(scan.files))
+        img = fit_shortest(decode(scan.files[i], tf.constant(scan.needs_pillow[i])), size).numpy()
+        y, x = rng.randrange(img.shape[0] - size + 1), rng.randrange(img.shape[1] - size + 1)
         out.append(img[y:y + size, x:x + size])
     return np.stack(out).astype(np.float32)
 
@@ -118,18 +119,19 @@ def main(argv=None) -> int:
     names = list(record["content_names"])
     photos = np.stack([reader.read_image_artifact(args.storage, record["content_artifacts"][n], args.artifacts)
                        for n in names]).astype(np.float32)
-    painting_file = Path(args.sheet or "probe.png").with_suffix(".painting.png")
-    painting_file.write_bytes(reader.read_artifact(args.storage, record["style_artifact"], args.artifacts))
-    painting = load_image(painting_file)
+    with tempfile.TemporaryDirectory() as tmp:
+        painting_file = Path(tmp) / "painting"
+        painting_file.write_bytes(reader.read_artifact(args.storage, record["style_artifact"], args.artifacts))
+        painting = load_image(painting_file)
     judge = Judge(study_judge(record), photos, painting)
-    files = [Path(f) for f in scan_photos(args.data, progress=False).files]
+    scan = scan_photos(args.data, progress=False)
     rng = random.Random(0)
     rows = []
     for number in (int(t) for t in args.trials.split(",")):
         trial = next(t for t in study.trials if t.number == number)
         config = StyleConfig.from_dict(trial.user_attrs[reader.CONFIG_ATTR])
         proxy, a_proxy = tune(painting, config, [photos] * args.steps, photos, blend=not args.plain, lr=args.lr)
-        batches = [_crops(files, rng, 4, photos.shape[1]) for _ in range(args.steps)]
+        batches = [_crops(scan, rng, 4, photos.shape[1]) for _ in range(args.steps)]
         net, a_net = tune(painting, config, batches, photos, blend=not args.plain, lr=args.lr)
         p, n = judge_means(judge, list(proxy)), judge_means(judge, list(net))
         print(f"trial {number} ({'plain' if args.plain else 'blend'}, {args.steps} steps): "
