@@ -80,7 +80,8 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
         from nst.config import PROXY_LR
         from trainer.proxy import tune_network
 
-        return list(tune_network(batch, painting, config, steps=steps, lr=float(proxy.get("lr", PROXY_LR))).images)
+        return list(tune_network(batch, painting, config, steps=steps, lr=float(proxy.get("lr", PROXY_LR)),
+                                 blend=bool(proxy.get("blend", False))).images)
     start = None
     if init == "magenta":
         from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights
@@ -145,6 +146,8 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     if study_proxy.get("kind") == "network" and proxy_init != "photo":
         raise SystemExit("--proxy-init is for Gatys studies; this study's proxy is the tuned network")
     log(f"study proxy: {study_proxy}")
+    if study_proxy.get("blend") and settings.get("arch") == "magenta":  # the network gets the proxy's photo blend
+        settings = {**settings, "photo_skip": True}
     photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
     painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
     from nst.images import load_image

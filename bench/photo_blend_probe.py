@@ -1,17 +1,17 @@
-"""Probe for issue 13: does a learned per-channel photo blend close the content-heavy fidelity gap?
+"""The photo blend against none, on the same trials, steps and photos (issue 13).
 
-The product's network proxy and ``trainer fit`` tune only the normalisation layers of
-Magenta's transformer. A content-heavy trial's proxy, tuned on the study's few photos,
-returns them in their own colours; the network tuned on many photos cannot, and lays an
-average colour cast instead (docs/trainer.md, "The content-heavy corner").
+The network proxy and ``trainer fit`` tune the normalisation layers of Magenta's
+transformer and, in studies made since the blend, three more numbers:
+``out = y + a * (photo - y)``, ``a`` per colour channel, starting at 0
+(:class:`trainer.nets.PhotoBlend`). Without them a content-heavy trial's proxy, tuned on
+the study's few photos, returns them in their own colours while the network tuned on many
+photos lays an average colour cast instead (docs/trainer.md, "The content-heavy corner").
 
-This probe adds three numbers to both sides: ``out = y + a * (photo - y)``, ``a`` per
-colour channel, initialised at 0 (so step 0 is Magenta's result) and tuned with the norm
-layers. It tunes the proxy on the study's photos and a second copy on batches of 4 random
-crops from ``--data`` with the same steps and rate, judges both on the study's photos with
-the study's judge, and prints the differences; ``--plain`` runs the same without the blend,
-which reproduces the product. It is a measurement, not the product: the blend is not in
-``trainer.magenta_net`` yet.
+For each trial this tunes the proxy on the study's photos and a second copy on batches of
+4 random crops from ``--data`` with the same steps and rate, judges both on the study's
+photos with the study's judge and prints the differences; ``--plain`` runs both without
+the blend. Whatever proxy the study recorded, both sides are tuned here, so one study
+gives both columns.
 
     python -m bench.photo_blend_probe --storage sqlite:///studies/studies.db --artifacts studies/artifacts \\
         --study monet-demo --trials 4,0 --data studies/photos --steps 30 [--plain] --sheet out.png
@@ -42,24 +42,6 @@ def _crops(scan, rng: random.Random, count: int, size: int) -> np.ndarray:
     return np.stack(out).astype(np.float32)
 
 
-def _model(painting: np.ndarray, blend: bool):
-    import keras
-
-    from trainer.proxy import _pretrained_model
-
-    base = _pretrained_model(painting)
-
-    class PhotoBlend(keras.layers.Layer):
-        def build(self, shape):
-            self.a = self.add_weight(shape=(3,), initializer="zeros", name="a")
-
-        def call(self, photo, painted):
-            return painted + self.a * (photo - painted)
-
-    photo = keras.Input((None, None, 3))
-    return keras.Model(photo, PhotoBlend(trainable=blend)(photo, base(photo)))
-
-
 def tune(painting, config, batches, photos, *, blend: bool, lr: float):
     """Adam on the trial's loss over ``batches``; returns the pictures of ``photos`` and the blend weights."""
     import keras
@@ -69,13 +51,14 @@ def tune(painting, config, batches, photos, *, blend: bool, lr: float):
     from nst.images import resize_longest
     from nst.losses import style_targets, total_loss
     from nst.lossnets import get_extractor
+    from trainer.proxy import _pretrained_model
 
     ext = get_extractor(config.network, config.layers, config.pooling)
     layers = tuple(config.active_style_layers)
     grams = style_targets(ext(tf.constant(resize_longest(painting, style_size(photos.shape[1:3], config.style_scale))[None])),
                           layers)
     weights = {n: config.style_weights[n] for n in layers}
-    model = _model(painting, blend)
+    model = _pretrained_model(painting, blend)
     variables = model.trainable_variables
     opt = keras.optimizers.Adam(lr)
 
@@ -90,7 +73,7 @@ def tune(painting, config, batches, photos, *, blend: bool, lr: float):
 
     for batch in batches:
         step(tf.constant(batch))
-    return np.clip(model(tf.constant(photos)).numpy(), 0.0, 1.0), model.layers[-1].get_weights()
+    return np.clip(model(tf.constant(photos)).numpy(), 0.0, 1.0), [layer.a.numpy() for layer in model.layers if layer.name == 'photo_blend'] or [np.zeros(3)]
 
 
 def main(argv=None) -> int:

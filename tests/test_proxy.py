@@ -50,6 +50,16 @@ def test_only_the_normalisation_layers_learn():
     assert len(model.trainable_variables) == 2 * 13  # gamma and beta of 13 normalisation layers
 
 
+def test_the_photo_blend_learns_alongside_the_normalisation_and_serves_a_content_heavy_loss():
+    model = proxy._pretrained_model(synthetic_painting(), blend=True)
+    assert len(model.trainable_variables) == 2 * 13 + 1
+    photos = _batch()
+    content_heavy = replace(TINY_CONFIG, content_weight=1e3, style_weight=1e-3)
+    plain = proxy.tune_network(photos, synthetic_painting(), content_heavy, steps=15, lr=5e-2).images
+    blended = proxy.tune_network(photos, synthetic_painting(), content_heavy, steps=15, lr=5e-2, blend=True).images
+    assert np.abs(blended - photos).mean() < np.abs(plain - photos).mean()  # three numbers buy the photo's colours back
+
+
 def test_callbacks_see_every_step_and_can_stop_it():
     seen_loss, seen_images = [], []
 
@@ -102,6 +112,9 @@ def test_training_a_network_proxy_trial_takes_the_proxys_rate_unless_typed():
     assert proxy_matched_settings({"kind": "gatys"}, cpu, {}) == {}
     assert proxy_matched_settings(None, cpu, {}) == {}
     assert proxy_matched_settings(network, RECIPES["paper"].settings(), {}) == {}  # johnson from scratch: not the proxy's network
+    blended = {**network, "blend": True}  # a study made with the photo blend gives its runs the blend
+    assert proxy_matched_settings(blended, cpu, {}) == {"lr": 0.03, "steps": 40, "photo_skip": True}
+    assert "photo_skip" not in proxy_matched_settings(blended, cpu, {"photo_skip": True})  # typed: left alone
 
 
 def test_more_steps_than_the_proxy_spread_the_proxys_rate_over_them():

@@ -66,15 +66,27 @@ def test_magenta_layout_is_johnsons_at_a_quarter_width():
     assert model(x).shape == x.shape
 
 
-def test_magenta_refuses_the_photo_skip_and_other_widths():
+def test_magenta_refuses_other_widths():
     from nst.errors import ConfigError
     from trainer.fit import Settings
-    from trainer.nets import build_network
 
-    with pytest.raises(ConfigError, match="photo-skip"):
-        build_network("magenta", photo_skip=True)
     with pytest.raises(ConfigError, match="width"):
         Settings(data=".", arch="magenta", width=0.5)
+
+
+def test_the_photo_blend_starts_as_magenta_and_can_return_the_photo():
+    from trainer.nets import build_network
+
+    plain = build_network("magenta", 0.25, seed=4)
+    blended = build_network("magenta", 0.25, seed=4, photo_skip=True)
+    x = synthetic_photo(36, seed=1, width=48)[None]
+    np.testing.assert_array_equal(blended(x).numpy(), plain(x).numpy())  # a = 0: Magenta's picture
+    blend = blended.get_layer("photo_blend")
+    blend.a.assign([1.0, 0.0, 0.5])  # all of the photo's red, none of its green, half its blue
+    out, painted = blended(x).numpy(), plain(x).numpy()
+    np.testing.assert_allclose(out[..., 0], x[..., 0], atol=1e-6)
+    np.testing.assert_allclose(out[..., 1], painted[..., 1], atol=1e-6)
+    np.testing.assert_allclose(out[..., 2], (x[..., 2] + painted[..., 2]) / 2, atol=1e-6)
 
 
 # -- against the shipped model (real weights) ----------------------------------------------------
@@ -199,6 +211,22 @@ def test_typed_flags_override_the_recipe_one_by_one():
     got = settings_for(cpu, {"steps": 77, "size": 192}, defaults)
     assert got == {"arch": "magenta", "size": 192, "batch": cpu.batch, "steps": 77, "lr": cpu.lr, "tune": "norm",
                    "seed": 0}
+
+
+@pytest.mark.weights
+def test_norm_only_tuning_with_the_photo_blend_tunes_the_blend_and_resumes_identically(tmp_path):
+    from trainer.fit import Trainer
+    from trainer.nets import InstanceNorm, PhotoBlend
+
+    run = new_magenta_run(tmp_path, tune="norm", photo_skip=True, lr=0.05)
+    trainer = Trainer(run, progress=False)
+    assert {type(layer) for layer in trainer.model.layers if layer.trainable_weights} == {InstanceNorm, PhotoBlend}
+    trainer.train(until=3)
+    assert np.abs(trainer.model.get_layer("photo_blend").a.numpy()).max() > 0  # it learned something
+    resumed = Trainer(run, progress=False)  # the blend's three numbers come back from the checkpoint
+    assert resumed.step == 3 and resumed.model.get_layer("photo_blend") is not None
+    for a, b in zip(trainer.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_norm_only_tuning_changes_nothing_but_gamma_and_beta_and_resumes(tmp_path):

@@ -63,7 +63,7 @@ def run_cli(args: list) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("arch,skip", [("johnson", False), ("johnson", True), ("fast", False), ("fast", True),
-                                       ("magenta", False)])
+                                       ("magenta", False), ("magenta", True)])
 def test_onnx_network_reproduces_keras(arch, skip):
     from trainer.nets import build_network
     from trainer.onnx_export import run_onnx, to_onnx

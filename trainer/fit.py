@@ -68,11 +68,12 @@ def freeze_all_but_norm(model) -> None:
     these ~700 numbers moves the painting's style within what the pretrained
     convolutions can express, and cannot unlearn how they keep the photo's structure
     (measured in docs/trainer.md: all weights at the same steps wash the photo out).
+    The photo blend's three numbers (:class:`trainer.nets.PhotoBlend`) stay trainable too.
     """
-    from trainer.nets import InstanceNorm
+    from trainer.nets import InstanceNorm, PhotoBlend
 
     for layer in model.layers:
-        if not isinstance(layer, InstanceNorm) and layer.weights:
+        if not isinstance(layer, InstanceNorm | PhotoBlend) and layer.weights:
             layer.trainable = False
 
 

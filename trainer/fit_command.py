@@ -230,7 +230,8 @@ def add_fit_parser(sub) -> None:
                    help="longest side of previews and results (default: the training size)")
     f.add_argument("--photo-skip", action="store_const", const=True, default=None,
                    help="start from the photo: add the photo around the network, so it learns a change to it "
-                        "(the feed-forward counterpart of init=content; see docs/trainer.md)")
+                        "(the feed-forward counterpart of init=content); for --network magenta, a learned blend "
+                        "toward the photo per colour, on by default from a study whose proxy has it (docs/trainer.md)")
     f.add_argument("--precompute-features", action="store_const", const=True, default=None,
                    help="cache the content features of every photo on disk (fixed centre crops; see docs/trainer.md)")
     f.add_argument("--feature-cache", help=f"where cached features live (default {DEFAULT_FEATURE_CACHE})")

@@ -80,18 +80,20 @@ def channels(width: float) -> tuple[int, int, int]:
     return tuple(max(2, round(c * width)) for c in CHANNELS)  # type: ignore[return-value]
 
 
-def build_magenta(width: float = 1.0, *, seed: int = 0, fixed_stats: bool = False,
+def build_magenta(width: float = 1.0, *, seed: int = 0, fixed_stats: bool = False, photo_blend: bool = False,
                   input_shape: Sequence[int | None] = (None, None, 3)):
     """The transformer with plain (unconditional) instance norm, random weights; see module docstring.
 
     ``width`` other than 1 exists for tests only (the pretrained weights have width 1).
     ``fixed_stats`` adds a ``(mean, variance)`` input pair per normalisation layer, in the
     order of :func:`trainer.nets.norm_layers`, exactly as :func:`trainer.nets.build_network`
-    does for the other networks (tiled stylisation).
+    does for the other networks (tiled stylisation). ``photo_blend`` mixes the photo back
+    into the result per colour channel (:class:`trainer.nets.PhotoBlend`), starting at
+    none, so the untrained network is Magenta's either way.
     """
     import keras
 
-    from trainer.nets import InstanceNorm, ReflectionPad, Upsample2x
+    from trainer.nets import InstanceNorm, PhotoBlend, ReflectionPad, Upsample2x
 
     keras.utils.set_random_seed(seed)
     c1, c2, c3 = channels(width)
@@ -134,6 +136,8 @@ def build_magenta(width: float = 1.0, *, seed: int = 0, fixed_stats: bool = Fals
     scope = "expand/conv3/conv"
     x = norm(conv(x, scope, 3, 9), scope)
     out = keras.layers.Activation("sigmoid", name="rgb")(x)
+    if photo_blend:
+        out = PhotoBlend(name="photo_blend")([image, out])
     inputs = [image, *stat_inputs] if fixed_stats else image
     return keras.Model(inputs, out, name=f"magenta_w{width:g}")
 

@@ -161,6 +161,28 @@ class Logit(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="styletune")
+class PhotoBlend(keras.layers.Layer):
+    """``painted + a * (photo - painted)`` with one learned ``a`` per colour channel, starting at 0.
+
+    Takes ``[photo, painted]``. The magenta network's counterpart of the photo skip
+    (:func:`trainer.magenta_net.build_magenta`): at ``a = 0`` it is the pretrained network
+    unchanged, and a loss that asks for more of the photo can get the photo's own colours
+    back with three numbers, for every photo at once, where the normalisation layers can
+    only learn one colour shift for all of them (docs/trainer.md, "The photo blend").
+    """
+
+    def build(self, input_shape):
+        self.a = self.add_weight(shape=(3,), initializer="zeros", name="a")
+
+    def call(self, inputs):
+        photo, painted = inputs
+        return painted + self.a * (photo - painted)
+
+    def compute_output_shape(self, shapes):
+        return shapes[1]
+
+
+@keras.saving.register_keras_serializable(package="styletune")
 class InstanceNorm(keras.layers.Layer):
     """Instance normalisation (Ulyanov et al. 2016) with a learned scale and shift per channel.
 
@@ -254,7 +276,8 @@ def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: 
     at zero, so the untrained network returns the photo itself and learns a change to it.
     It is the feed-forward counterpart of ``StyleConfig.init="content"`` (the proxy's
     optimisation starts from the photo), and keeps the photo visible from the first step
-    instead of after thousands; the loss is unchanged.
+    instead of after thousands; the loss is unchanged. The ``magenta`` network already
+    starts from a painted photo; for it ``photo_skip`` adds :class:`PhotoBlend` instead.
     """
     check_arch(arch)
     if not (0.01 <= width <= 8):
@@ -262,14 +285,10 @@ def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: 
 
         raise ConfigError(f"width must be between 0.01 and 8, not {width}")
     if arch == "magenta":
-        if photo_skip:
-            from nst.errors import ConfigError
-
-            raise ConfigError("--photo-skip is for networks trained from scratch; the magenta network starts "
-                              "from Magenta's pretrained result instead: drop --photo-skip")
         from trainer.magenta_net import build_magenta
 
-        return build_magenta(width, seed=seed, fixed_stats=fixed_stats, input_shape=input_shape)
+        return build_magenta(width, seed=seed, fixed_stats=fixed_stats, photo_blend=photo_skip,
+                             input_shape=input_shape)
     keras.utils.set_random_seed(seed)
     c1, c2, c3 = channels(width)
     b = _Builder(separable=(arch == "fast"), fixed_stats=fixed_stats)

@@ -280,6 +280,13 @@ def _rescaling(g: OnnxGraph, layer: Any, args: list[str], kwargs: dict[str, Any]
     return g.op("Add", [y, g.const(float(np.asarray(layer.offset)), "offset")], layer.name)
 
 
+def _photo_blend(g: OnnxGraph, layer: Any, args: list[str], kwargs: dict[str, Any]) -> str:
+    photo, painted = args
+    a = g.const(np.asarray(layer.a.numpy()).reshape(1, -1, 1, 1), f"{layer.name}_a")
+    diff = g.op("Sub", [photo, painted], layer.name)
+    return g.op("Add", [painted, g.op("Mul", [diff, a], layer.name)], layer.name)
+
+
 def _identity(g: OnnxGraph, layer: Any, args: list[str], kwargs: dict[str, Any]) -> str:
     return args[0]
 
@@ -303,7 +310,7 @@ def converters() -> dict[type, Converter]:
         L.Minimum: _merge("Min"), L.Average: _average, L.Concatenate: _concatenate,
         L.Rescaling: _rescaling, L.Dropout: _identity, L.Identity: _identity,
         nets.InstanceNorm: _instance_norm, nets.ReflectionPad: _reflection_pad, nets.Upsample2x: _upsample2x,
-        nets.Logit: _logit,
+        nets.Logit: _logit, nets.PhotoBlend: _photo_blend,
     }
     try:  # the `magenta` architecture's own layers, when that module is present
         from trainer import magenta_net  # noqa: F401

@@ -60,34 +60,34 @@ class _Compiled:
         self.optimizer.learning_rate = lr
 
 
-def _pretrained_model(painting: np.ndarray):
-    """Magenta's transformer with ``painting`` folded in, only its normalisation layers trainable."""
+def _pretrained_model(painting: np.ndarray, blend: bool = False):
+    """Magenta's transformer with ``painting`` folded in, only its normalisation layers (and the blend) trainable."""
     global _WEIGHTS
     from trainer.fit import freeze_all_but_norm
     from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights, read_onnx_weights
 
     if _WEIGHTS is None:
         _WEIGHTS = read_onnx_weights()
-    model = build_magenta()
+    model = build_magenta(photo_blend=blend)
     pretrained_weights(model, painting_vector(painting), _WEIGHTS)
     freeze_all_but_norm(model)
     return model
 
 
 def _compiled(painting: np.ndarray, extractor, content_layer: str, style_layers: tuple[str, ...],
-              shape: tuple[int, ...]) -> _Compiled:
+              shape: tuple[int, ...], blend: bool = False) -> _Compiled:
     import keras
     import tensorflow as tf
 
     from nst.losses import total_loss
 
     digest = hashlib.blake2b(np.ascontiguousarray(painting).tobytes(), digest_size=16).hexdigest()
-    key = (digest, painting.shape, id(extractor), content_layer, style_layers, shape)
+    key = (digest, painting.shape, id(extractor), content_layer, style_layers, shape, blend)
     if key in _COMPILED:
         return _COMPILED[key]
     if len(_COMPILED) >= 8:
         _COMPILED.pop(next(iter(_COMPILED)))
-    model = _pretrained_model(painting)
+    model = _pretrained_model(painting, blend)
     variables = model.trainable_variables
     optimizer = keras.optimizers.Adam(learning_rate=PROXY_LR)
     optimizer.build(variables)
@@ -114,6 +114,7 @@ def tune_network(
     *,
     steps: int = 50,
     lr: float = PROXY_LR,
+    blend: bool = False,
     callback: Callback | None = None,
     image_callback: ImageCallback | None = None,
     extractor=None,
@@ -125,7 +126,9 @@ def tune_network(
     ``image_callback(step, images)`` follow :func:`nst.gatys.stylize`: step ``k`` sees the
     loss before the ``k``-th update and the pictures after it, and either may return True
     to stop. A non-finite loss ends the run with ``status="failed"`` and the last finite
-    pictures. ``extractor`` replaces the loss network built from ``config`` (tests).
+    pictures. ``blend`` adds the photo blend (:class:`trainer.nets.PhotoBlend`), as
+    ``trainer fit --photo-skip`` does for the magenta network; studies record whether
+    their proxy has it. ``extractor`` replaces the loss network built from ``config`` (tests).
     """
     import tensorflow as tf
 
@@ -151,7 +154,7 @@ def tune_network(
                           tf.float32)
 
     started = time.perf_counter()
-    net = _compiled(style, extractor, config.content_layer, layers, batch.shape)
+    net = _compiled(style, extractor, config.content_layer, layers, batch.shape, blend)
     net.reset(lr)
     result = GatysResult(images=np.clip(net.model(photos).numpy(), 0.0, 1.0))
     for k in range(1, steps + 1):

@@ -104,7 +104,8 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
     that same network the same way, on many photos instead of the test photos, keeps the
     picture the person chose; so a run that fine-tunes ``magenta``'s normalisation takes
     the proxy's learning rate and its number of steps (``proxy["steps"]``, the study's;
-    :data:`PROXY_MATCHED_STEPS` when absent), unless the user typed them.
+    :data:`PROXY_MATCHED_STEPS` when absent), unless the user typed them. A proxy with
+    the photo blend (``proxy["blend"]``) gives the run the same blend (``photo_skip``).
 
     When the user types more ``--steps`` than the proxy took but no ``--lr``, the rate is
     cut by the same factor (``lr * proxy_steps / steps``): Adam moves each parameter by
@@ -125,6 +126,8 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
         out["lr"] = proxy_lr * min(1.0, proxy_steps / max(steps, 1))
     if "steps" not in explicit:
         out["steps"] = proxy_steps
+    if proxy.get("blend") and "photo_skip" not in explicit:
+        out["photo_skip"] = True
     return out
 
 
@@ -145,6 +148,8 @@ def describe_match(matched: Mapping[str, Any], proxy: Mapping[str, Any]) -> str:
                      f"lr {lr:g} (the proxy's {proxy_lr:g} over {proxy_steps} steps, spread over the steps asked for)")
     if "steps" in matched:
         parts.append(f"steps {matched['steps']}")
+    if matched.get("photo_skip"):
+        parts.append("photo blend on")
     return ("matched to the study's network proxy, so the network keeps the look of the trial: "
             + ", ".join(parts) + " (--lr/--steps override)")
 

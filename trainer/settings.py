@@ -52,8 +52,6 @@ class Settings:
                               f"width 1; drop --width {self.width:g}, or choose --network johnson or fast")
         if self.tune not in TUNE_CHOICES:
             raise ConfigError(f"--tune must be one of {', '.join(TUNE_CHOICES)}, not {self.tune!r}")
-        if self.arch == "magenta" and self.photo_skip:
-            raise ConfigError("--network magenta starts from Magenta's own result; drop --photo-skip")
         if not (0 < self.lr < 1):
             raise ConfigError(f"--lr must be between 0 and 1, not {self.lr:g}")
         for name in ("batch", "steps", "preview_every", "checkpoint_every", "keep_checkpoints"):

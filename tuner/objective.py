@@ -71,6 +71,7 @@ class Objective:
     extractor_override: Any = None  # tests: a fixed extractor for every trial
     proxy: str = "gatys"  # "network": trainer.proxy.tune_network; "gatys": nst.gatys.stylize
     lr: float = PROXY_LR  # the network proxy's learning rate (the study record's)
+    blend: bool = False  # the network proxy's photo blend (studies made before it have none)
     current: int | None = None
 
     @property
@@ -125,8 +126,8 @@ class Objective:
             if self.proxy == "network":
                 from trainer.proxy import tune_network
 
-                result = tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, callback=on_loss,
-                                      image_callback=on_images, extractor=self.extractor_override)
+                result = tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, blend=self.blend,
+                                      callback=on_loss, image_callback=on_images, extractor=self.extractor_override)
             else:
                 result = stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
                                  image_callback=on_images, extractor=self.extractor_override)

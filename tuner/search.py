@@ -117,7 +117,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     wanted = make_record(style_path=Path(options.style), style_sha256=hashlib.sha256(style_bytes).hexdigest(),
                          photos=photos, proxy_size=options.size, steps=options.steps, judge=spec.to_dict(),
                          tradeoff=options.tradeoff, networks=networks, skipped=skipped, space={},
-                         seed=options.seed, proxy={"kind": kind, "lr": PROXY_LR} if kind == "network" else {"kind": kind})
+                         seed=options.seed, proxy={"kind": kind, "lr": PROXY_LR, "blend": True} if kind == "network" else {"kind": kind})
     wanted["early_stop"] = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8} if single
                             else ParetoStopRule().to_dict()) if options.prune else None
     # Several processes may start on a new study at once (three terminals, --jobs workers,
@@ -150,7 +150,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     objective = Objective(study=study, space=space, photos=photos, painting=painting, judge=judge, store=store,
                           steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
                           prune=options.prune, proxy=str(proxy.get("kind", "gatys")),
-                          lr=float(proxy.get("lr", PROXY_LR)))
+                          lr=float(proxy.get("lr", PROXY_LR)), blend=bool(proxy.get("blend", False)))
     return Prepared(options, study, record, created, objective, skipped, seeded, storage)
 
 
