@@ -7,6 +7,7 @@ Usage::
     python bench/study_cost.py --keep /tmp/cost.db      # keep the study ...
     python bench/study_cost.py --analyse /tmp/cost.db   # ... and print the tables again from it, without running
     python bench/study_cost.py --compare-proxies        # the network proxy's study cost beside the Gatys proxy's
+    python bench/study_cost.py --compare-proxies --proxies network-plain,network   # the photo blend's cost
 
 What it does, in one process:
 
@@ -153,24 +154,36 @@ def run(args) -> str:
     return url
 
 
-def compare_proxies(args) -> None:
-    """Default studies with each proxy, one trial of each in turn, in this process; print the cost ratio.
+#: What ``--proxies`` accepts: the two proxies a user can choose, and the network proxy as
+#: studies made before the photo blend ran it (:class:`trainer.nets.PhotoBlend`).
+PROXY_COLUMNS = {"gatys": "gatys (pixels, L-BFGS)", "network": "network (Magenta, norm layers + blend)",
+                 "network-plain": "network without the blend (older studies)"}
 
-    Both studies use the default settings (early stopping on, as a user runs them) and the
+
+def compare_proxies(args) -> None:
+    """Default studies with each proxy, one trial of each in turn, in this process; print the cost ratios.
+
+    The studies use the default settings (early stopping on, as a user runs them) and the
     same seed, so their first trials are the same recipes. Alternating trial by trial
-    exposes both to the same load, which is what makes the ratio fair on a shared machine.
+    exposes all of them to the same load, which is what makes the ratios fair on a shared
+    machine. Every column is divided by the first of ``--proxies``.
     """
     from tuner.search import SearchOptions, prepare, work
 
     folder = Path(tempfile.mkdtemp(prefix="study-cost-"))
-    kinds = ("gatys", "network")
+    kinds = tuple(args.proxies.split(","))
+    unknown = [k for k in kinds if k not in PROXY_COLUMNS]
+    if unknown or len(kinds) < 2:
+        raise SystemExit(f"--proxies takes two or more of {', '.join(PROXY_COLUMNS)}, not {args.proxies!r}")
     preps, setup = {}, {}
     for kind in kinds:
         url = f"sqlite:///{folder / (kind + '.db')}"
         t0 = time.perf_counter()
         preps[kind] = prepare(SearchOptions(style=args.style, trials=args.trials, storage=url, seed=args.seed,
-                                            quiet=True, study="cost", proxy=kind))
+                                            quiet=True, study="cost", proxy=kind.removesuffix("-plain")))
         setup[kind] = time.perf_counter() - t0
+        if kind == "network-plain":
+            preps[kind].objective.blend = False
     times: dict[str, list[float]] = {k: [] for k in kinds}
     for k in range(1, args.trials + 1):
         for kind in (kinds if k % 2 else kinds[::-1]):  # alternate who goes first
@@ -180,18 +193,20 @@ def compare_proxies(args) -> None:
         print(f"trial {k}/{args.trials}: " + ", ".join(f"{kind} {times[kind][-1]:.1f} s" for kind in kinds), flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     total = {k: setup[k] + 50 * med[k] for k in kinds}
+    ref = kinds[0]
+
+    def row(label: str, values: dict[str, float], scale: float = 1.0) -> list:
+        return [label, *(round(values[k] / scale, 1) for k in kinds),
+                *(round(values[k] / values[ref], 2) for k in kinds[1:])]
+
     print(f"\nmeasured on: {machine_summary()}\n")
     print(format_table(
-        ["quantity", "gatys (pixels, L-BFGS)", "network (Magenta, norm layers)", "network / gatys"],
+        ["quantity", *(PROXY_COLUMNS[k] for k in kinds), *(f"{k} / {ref}" for k in kinds[1:])],
         [
-            ["set-up (photos, baseline, judge), s", round(setup["gatys"], 1), round(setup["network"], 1),
-             round(setup["network"] / setup["gatys"], 2)],
-            [f"median trial, s (of {args.trials}, interleaved)", round(med["gatys"], 1), round(med["network"], 1),
-             round(med["network"] / med["gatys"], 2)],
-            ["first trial (includes tracing), s", round(times["gatys"][0], 1), round(times["network"][0], 1),
-             round(times["network"][0] / times["gatys"][0], 2)],
-            ["50 trials: set-up + 50 x median, min", round(total["gatys"] / 60, 1), round(total["network"] / 60, 1),
-             round(total["network"] / total["gatys"], 2)],
+            row("set-up (photos, baseline, judge), s", setup),
+            row(f"median trial, s (of {args.trials}, interleaved)", med),
+            row("first trial (includes tracing), s", {k: times[k][0] for k in kinds}),
+            row("50 trials: set-up + 50 x median, min", total, 60.0),
         ]))
 
 
@@ -279,8 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", help="keep the study in this SQLite file instead of a temporary one")
     ap.add_argument("--analyse", metavar="DB", help="only print the tables of a study kept with --keep")
     ap.add_argument("--compare-proxies", action="store_true",
-                    help="run a default study with each proxy (gatys, network), trials interleaved, and print "
-                         "the cost of one beside the other")
+                    help="run a default study with each of --proxies, trials interleaved, and print the cost of "
+                         "each beside the first")
+    ap.add_argument("--proxies", default="gatys,network",
+                    help=f"comma-separated, for --compare-proxies: {', '.join(PROXY_COLUMNS)} (default gatys,network)")
     args = ap.parse_args(argv)
     if args.compare_proxies:
         print(machine_summary(), flush=True)

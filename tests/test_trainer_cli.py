@@ -103,7 +103,7 @@ def test_fit_from_study_trains_the_trial_config_with_its_painting(tmp_path, data
 
 
 def test_a_network_proxy_trial_trains_at_the_proxys_learning_rate(tmp_path, data_dir, capsys):
-    url, _ = make_study(tmp_path / "studies" / "studies.db", proxy={"kind": "network", "lr": 0.03})
+    url, _ = make_study(tmp_path / "studies" / "studies.db", proxy={"kind": "network", "lr": 0.03, "blend": True})
     runs = tmp_path / "runs"
     code, out, err = run_cli(["fit", "--from-study", "monet:2", "--storage", url, "--data", data_dir, "--runs-dir", runs,
                               "--recipe", "cpu", "--size", "32", "--batch", "2", "--steps", "2", "-q"], capsys)
@@ -111,6 +111,8 @@ def test_a_network_proxy_trial_trains_at_the_proxys_learning_rate(tmp_path, data
     settings = json.loads((runs / "monet-t2-magenta" / "run.json").read_text())["settings"]
     assert settings["lr"] == 0.03 and settings["steps"] == 2 and settings["arch"] == "magenta"  # typed --steps wins
     assert "matched to the study's network proxy" in err and "lr 0.03" in err
+    assert settings["photo_skip"] is True and "photo blend on" in err  # the proxy's blend comes along
+    assert "recipe cpu: magenta + photo blend, 32 px" in err
     # Resumed to more steps, the run keeps its rate; the user is told what that does and what to do instead.
     code, out, err = run_cli(["fit", "--name", "monet-t2-magenta", "--runs-dir", runs, "--data", data_dir,
                               "--steps", "3", "-q"], capsys)

@@ -195,5 +195,6 @@ def plan_and_announce(trainer, device: str, *, fit_budget: bool) -> str:
             trainer.set_steps(fitted)
             remaining = fitted - trainer.step
     recipe = s.recipe or "custom"
-    return (f"device: {device}; recipe {recipe}: {s.arch}, {s.size} px, batch {s.batch}, {trainer.settings.steps} steps, "
+    net = s.arch + ((" + photo blend" if s.arch == "magenta" else " + photo skip") if s.photo_skip else "")
+    return (f"device: {device}; recipe {recipe}: {net}, {s.size} px, batch {s.batch}, {trainer.settings.steps} steps, "
             f"Adam {s.lr:g}{note}; ETA {format_eta(seconds * remaining)} ({seconds:.2f} s/step measured here)")
