@@ -249,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--tune", choices=("all", "norm"), help="default: norm for magenta, all otherwise")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the networks' data order (default 0); compare two seeds with python -m bench.fidelity_stats")
     parser.add_argument("--judge-network", help="judge with this style network instead of the study's")
     parser.add_argument("--proxy-init", choices=("photo", "magenta"), default="photo",
                         help="photo: the study's stored proxy renders; magenta: render each proxy again, "
@@ -261,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     settings = {"arch": args.network, "width": args.width, "size": args.size, "batch": args.batch, "steps": args.steps,
                 "lr": args.lr, "checkpoint_every": max(1, args.steps), "recipe": "bench",
-                "tune": args.tune or ("norm" if args.network == "magenta" else "all")}
+                "tune": args.tune or ("norm" if args.network == "magenta" else "all"), "seed": args.seed}
     started = time.perf_counter()
     result = run_bench(args.storage, args.study, str(Path(args.data).resolve()), Path(args.out), trials=args.trials,
                        settings=settings, artifacts=args.artifacts, default_config=False if args.no_default else None,

@@ -2,8 +2,16 @@
 
 Which trials to take along a study's Pareto front (:func:`nondominated_layers`,
 :func:`spread_along_front`), one row of results (:class:`Row`), Spearman's rho
-(:func:`spearman`), the summary over the rows (:func:`summarise`) and the Markdown table
-(:func:`format_report`). No TensorFlow and no study here: the functions take plain numbers.
+(:func:`spearman`), the summary over the rows (:func:`summarise`), the Markdown table
+(:func:`format_report`), and two runs' networks against each other (:func:`compare_runs`).
+No TensorFlow and no study here: the functions take plain numbers.
+
+    python -m bench.fidelity_stats OUT_A/fidelity.json OUT_B/fidelity.json
+
+prints how closely the networks of two bench runs agree (the same study and recipe with
+another ``--seed``: the same losses trained on another draw of crops). Their Spearman
+rho is the most the proxy-against-network rho can be expected to reach: ranks the
+training's own randomness reshuffles cannot be predicted by any proxy.
 """
 
 from __future__ import annotations
@@ -104,3 +112,44 @@ def format_report(rows: Sequence[Row], references, summary: dict[str, float], se
              f"{summary['max_abs_diff_content']:.3f}; within ±0.10 on both: {int(summary['within_0.10'])} of "
              f"{int(summary['rows'])}"]
     return "\n\n".join(lines)
+
+
+# -- two runs against each other ------------------------------------------------------------
+
+
+def compare_runs(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float]:
+    """Rho and the largest |difference| between the networks of two ``fidelity.json`` results, row by row (same labels)."""
+    rows_a = {r["label"]: r["network"] for r in a["rows"]}
+    rows_b = {r["label"]: r["network"] for r in b["rows"]}
+    labels = [label for label in rows_a if label in rows_b]
+    if len(labels) != len(rows_a) or len(labels) != len(rows_b):
+        raise ValueError(f"the runs have different rows: {sorted(rows_a)} against {sorted(rows_b)}")
+    out: dict[str, float] = {"rows": len(labels)}
+    for k in ("style", "content"):
+        x, y = [rows_a[label][k] for label in labels], [rows_b[label][k] for label in labels]
+        out[f"rho_{k}"] = spearman(x, y)
+        out[f"max_abs_diff_{k}"] = max(abs(p - q) for p, q in zip(x, y, strict=True))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m bench.fidelity_stats",
+                                     description="Two fidelity bench runs' networks against each other.")
+    parser.add_argument("first", help="a fidelity.json written by bench/fidelity.py")
+    parser.add_argument("second", help="another, with the same rows (e.g. the same run with another --seed)")
+    args = parser.parse_args(argv)
+    with open(args.first, encoding="utf-8") as fa, open(args.second, encoding="utf-8") as fb:
+        a, b = json.load(fa), json.load(fb)
+    c = compare_runs(a, b)
+    print(f"networks of {args.first} (seed {a['settings'].get('seed', 0)}) against {args.second} "
+          f"(seed {b['settings'].get('seed', 0)}), {int(c['rows'])} rows: Spearman rho style {c['rho_style']:.2f}, "
+          f"content {c['rho_content']:.2f}; largest |Δ| style {c['max_abs_diff_style']:.3f}, content "
+          f"{c['max_abs_diff_content']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -27,6 +27,22 @@ def test_spearman_is_rank_correlation():
     assert math.isnan(spearman([0.1, 0.2], [1, 2]))
 
 
+def test_two_runs_compare_row_by_row():
+    from bench.fidelity_stats import compare_runs
+
+    def run(styles, contents):
+        return {"rows": [{"label": f"trial {i}", "network": {"style": s, "content": c}}
+                         for i, (s, c) in enumerate(zip(styles, contents, strict=True))]}
+
+    a = run([0.20, 0.21, 0.22, 0.90], [0.5, 0.4, 0.3, 0.0])
+    b = run([0.21, 0.20, 0.22, 0.85], [0.5, 0.4, 0.3, 0.05])  # two close styles swap: rho < 1
+    c = compare_runs(a, b)
+    assert c["rho_content"] == pytest.approx(1.0) and c["rho_style"] == pytest.approx(0.8)
+    assert c["max_abs_diff_style"] == pytest.approx(0.05) and c["rows"] == 4
+    with pytest.raises(ValueError, match="different rows"):
+        compare_runs(a, run([0.2, 0.2, 0.2], [0.1, 0.1, 0.1]))
+
+
 def test_summary_counts_rows_within_a_tenth_on_both_scores():
     rows = [Row("a", None, proxy={"style": 0.3, "content": 0.2}, network={"style": 0.35, "content": 0.25}),
             Row("b", None, proxy={"style": 0.5, "content": 0.1}, network={"style": 0.45, "content": 0.4}),
