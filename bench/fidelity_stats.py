@@ -141,9 +141,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("first", help="a fidelity.json written by bench/fidelity.py")
     parser.add_argument("second", help="another, with the same rows (e.g. the same run with another --seed)")
     args = parser.parse_args(argv)
-    with open(args.first, encoding="utf-8") as fa, open(args.second, encoding="utf-8") as fb:
-        a, b = json.load(fa), json.load(fb)
-    c = compare_runs(a, b)
+    try:
+        with open(args.first, encoding="utf-8") as fa, open(args.second, encoding="utf-8") as fb:
+            a, b = json.load(fa), json.load(fb)
+        c = compare_runs(a, b)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"python -m bench.fidelity_stats: {exc}; give two fidelity.json files of the same study") from None
     print(f"networks of {args.first} (seed {a['settings'].get('seed', 0)}) against {args.second} "
           f"(seed {b['settings'].get('seed', 0)}), {int(c['rows'])} rows: Spearman rho style {c['rho_style']:.2f}, "
           f"content {c['rho_content']:.2f}; largest |Δ| style {c['max_abs_diff_style']:.3f}, content "
