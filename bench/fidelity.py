@@ -146,8 +146,10 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     if study_proxy.get("kind") == "network" and proxy_init != "photo":
         raise SystemExit("--proxy-init is for Gatys studies; this study's proxy is the tuned network")
     log(f"study proxy: {study_proxy}")
-    if study_proxy.get("blend") and settings.get("arch") == "magenta":  # the network gets the proxy's photo blend
-        settings = {**settings, "photo_skip": True}
+    from trainer.recipe import proxy_matched_settings
+
+    # What trainer fit adds on its own for this study's trials (the photo blend); the typed recipe stays.
+    settings = {**settings, **proxy_matched_settings(study_proxy, settings, settings)}
     photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
     painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
     from nst.images import load_image

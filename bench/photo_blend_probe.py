@@ -43,7 +43,7 @@ def _crops(scan, rng: random.Random, count: int, size: int) -> np.ndarray:
 
 
 def tune(painting, config, batches, photos, *, blend: bool, lr: float):
-    """Adam on the trial's loss over ``batches``; returns the pictures of ``photos`` and the blend weights."""
+    """Adam on the trial's loss over ``batches``; returns the pictures of ``photos`` and the blend's ``a`` (zeros without it)."""
     import keras
     import tensorflow as tf
 
@@ -73,7 +73,8 @@ def tune(painting, config, batches, photos, *, blend: bool, lr: float):
 
     for batch in batches:
         step(tf.constant(batch))
-    return np.clip(model(tf.constant(photos)).numpy(), 0.0, 1.0), [layer.a.numpy() for layer in model.layers if layer.name == 'photo_blend'] or [np.zeros(3)]
+    a = model.get_layer("photo_blend").a.numpy() if blend else np.zeros(3, np.float32)
+    return np.clip(model(tf.constant(photos)).numpy(), 0.0, 1.0), a
 
 
 def main(argv=None) -> int:
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
         print(f"trial {number} ({'plain' if args.plain else 'blend'}, {args.steps} steps): "
               f"proxy style {p['style']:.3f} content {p['content']:.3f}; network style {n['style']:.3f} "
               f"content {n['content']:.3f}; d style {n['style'] - p['style']:+.3f} d content "
-              f"{n['content'] - p['content']:+.3f}; blend a proxy {np.round(a_proxy[0], 2)} network {np.round(a_net[0], 2)}",
+              f"{n['content'] - p['content']:+.3f}; blend a proxy {np.round(a_proxy, 2)} network {np.round(a_net, 2)}",
               flush=True)
         rows += [[photos[j], proxy[j], net[j]] for j in range(len(names))]
     if args.sheet:
