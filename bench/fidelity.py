@@ -9,7 +9,11 @@ same ranking across trials). This bench measures it on one real study:
    score; further non-dominated layers fill in when the front is short), plus the
    default StyleConfig, whose proxy is rendered here with the study's size and steps;
 2. train a network for each with one stated recipe (``--network --size --batch --steps
-   --lr``) on ``--data``, which must not contain the study's test photos;
+   --lr``) on ``--data`` (default ``studies/photos``, from ``make photos``), which must
+   not contain the study's test photos. By default it is the recipe ``trainer fit
+   --from-study`` gives the study's trials: Magenta's network, its normalisation layers
+   (and the photo blend when the study's proxy has it), batch 4 at 128 px, the proxy's
+   steps and learning rate;
 3. stylise the study's test photos (the network never saw them) at the proxy's size and
    judge them with the study's judge, in the same process as the proxy's stored renders,
    which are judged again so both columns come from one judge;
@@ -20,9 +24,10 @@ same ranking across trials). This bench measures it on one real study:
 
 Usage::
 
-    python -m bench.fidelity --storage sqlite:////tmp/fid.db --study monet --data photos/ \\
-        --network magenta --size 128 --batch 2 --steps 100 --out /tmp/fidelity
-    python -m bench.fidelity ... --network fast --steps 400     # from scratch, for the same wall time
+    make photos                                   # studies/photos, the default --data
+    python -m bench.fidelity --storage sqlite:////tmp/fid.db --study monet --out /tmp/fidelity
+    python -m bench.fidelity ... --steps 200     # longer; the rate is spread as trainer fit spreads it
+    python -m bench.fidelity ... --network fast --steps 400 --lr 1e-3   # from scratch
 
 Runs one network after another; each run folder lands in ``OUT/runs`` and the table in
 ``OUT/fidelity.md``.
@@ -42,6 +47,11 @@ from typing import Any
 import numpy as np
 
 from bench.fidelity_stats import Row, format_report, spread_along_front, summarise
+
+#: Training photos when --data is not given: the folder `make photos` writes (docs/photos.md).
+DEFAULT_DATA = "studies/photos"
+#: Steps and rate for a study whose proxy sets none (a Gatys study).
+FALLBACK_STEPS, FALLBACK_LR = 100, 1e-3
 
 SCORES = ("style", "content", "noise")
 
@@ -126,11 +136,32 @@ def train_and_stylise(row: Row, *, painting_bytes: bytes, photos: dict[str, np.n
 # -- the whole bench ---------------------------------------------------------------------------
 
 
+def study_recipe(record: dict[str, Any], settings: dict[str, Any], explicit: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` completed as ``trainer fit --from-study`` completes them for this study's trials.
+
+    A network-proxy study gives a magenta norm-only run the proxy's steps and rate (the
+    rate spread over typed ``--steps``) and its photo blend, unless typed (``explicit``);
+    see :func:`trainer.recipe.proxy_matched_settings`. Steps and rate nothing sets fall
+    back to :data:`FALLBACK_STEPS` and :data:`FALLBACK_LR`; checkpoints come once, at the end.
+    """
+    from trainer.recipe import proxy_matched_settings
+
+    proxy = {**(record.get("proxy") or {"kind": "gatys"}), "steps": record.get("steps")}
+    out = {"steps": FALLBACK_STEPS, "lr": FALLBACK_LR, **settings, **proxy_matched_settings(proxy, settings, explicit)}
+    out["checkpoint_every"] = out.get("checkpoint_every") or max(1, int(out["steps"]))
+    return out
+
+
 def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: int = 5, settings: dict[str, Any],
               artifacts: str | None = None, default_config=None, judge_spec=None, magenta_reference: bool = True,
-              proxy_init: str = "photo",
+              proxy_init: str = "photo", explicit: dict[str, Any] | None = None,
               progress: bool = False, log=print) -> dict[str, Any]:
-    """Everything above; returns the rows and correlations (also written to ``OUT/fidelity.json``)."""
+    """Everything above; returns the rows and correlations (also written to ``OUT/fidelity.json``).
+
+    ``explicit`` holds the settings the user typed (default: all of ``settings``); the
+    others follow the study's proxy as ``trainer fit --from-study`` would, and ``steps``
+    and ``lr`` fall back to :data:`FALLBACK_STEPS` and :data:`FALLBACK_LR` when nothing sets them.
+    """
     import optuna
 
     from nst.config import StyleConfig
@@ -146,10 +177,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     if study_proxy.get("kind") == "network" and proxy_init != "photo":
         raise SystemExit("--proxy-init is for Gatys studies; this study's proxy is the tuned network")
     log(f"study proxy: {study_proxy}")
-    from trainer.recipe import proxy_matched_settings
-
-    # What trainer fit adds on its own for this study's trials (the photo blend); the typed recipe stays.
-    settings = {**settings, **proxy_matched_settings(study_proxy, settings, settings)}
+    settings = study_recipe(record, settings, settings if explicit is None else explicit)
     photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
     painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
     from nst.images import load_image
@@ -241,14 +269,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--storage", required=True)
     parser.add_argument("--study", required=True)
     parser.add_argument("--artifacts")
-    parser.add_argument("--data", required=True, help="training photos (not the study's test photos)")
+    parser.add_argument("--data", default=DEFAULT_DATA,
+                        help=f"training photos, not the study's test photos (default {DEFAULT_DATA}, made by `make photos`)")
     parser.add_argument("--out", default="bench_out/fidelity")
     parser.add_argument("--trials", type=int, default=5, help="trials along the Pareto front (default 5)")
     parser.add_argument("--network", default="magenta")
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch", type=int, default=4, help="default 4, as trainer fit's cpu recipe")
+    parser.add_argument("--steps", type=int,
+                        help=f"default: the study's proxy steps, as trainer fit --from-study (else {FALLBACK_STEPS})")
+    parser.add_argument("--lr", type=float,
+                        help=f"default: the study's proxy rate, as trainer fit --from-study (else {FALLBACK_LR:g})")
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--tune", choices=("all", "norm"), help="default: norm for magenta, all otherwise")
     parser.add_argument("--seed", type=int, default=0,
@@ -263,11 +294,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from nst.judge import JudgeSpec
 
-    settings = {"arch": args.network, "width": args.width, "size": args.size, "batch": args.batch, "steps": args.steps,
-                "lr": args.lr, "checkpoint_every": max(1, args.steps), "recipe": "bench",
+    if not Path(args.data).is_dir():
+        hint = "run `make photos`" if args.data == DEFAULT_DATA else "give --data a folder of training photos"
+        parser.exit(2, f"python -m bench.fidelity: error: {args.data}: no such folder; {hint}\n")
+    settings = {"arch": args.network, "width": args.width, "size": args.size, "batch": args.batch, "recipe": "bench",
                 "tune": args.tune or ("norm" if args.network == "magenta" else "all"), "seed": args.seed}
+    typed = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
+    settings.update(typed)
     started = time.perf_counter()
     result = run_bench(args.storage, args.study, str(Path(args.data).resolve()), Path(args.out), trials=args.trials,
+                       explicit=typed,
                        settings=settings, artifacts=args.artifacts, default_config=False if args.no_default else None,
                        judge_spec=JudgeSpec.for_network(args.judge_network) if args.judge_network else None,
                        magenta_reference=not args.no_magenta, progress=not args.quiet, proxy_init=args.proxy_init,

@@ -83,3 +83,30 @@ def test_bench_runs_end_to_end_on_tiny_networks(tmp_path):
     sheet = load_image(out / "fidelity_sheet.png")
     assert sheet.shape[1] > sheet.shape[0]  # 4 rows, each 2 photos x (photo, proxy, network)
     assert json.loads((out / "fidelity.json").read_text())["settings"]["arch"] == "fast"
+
+
+def test_default_recipe_is_what_trainer_fit_gives_the_study():
+    """No --steps or --lr: the network-proxy study's own steps and rate, and its blend; typed steps spread the rate."""
+    from bench.fidelity import FALLBACK_LR, FALLBACK_STEPS, study_recipe
+
+    record = {"proxy": {"kind": "network", "lr": 0.02, "blend": True}, "steps": 30}
+    base = {"arch": "magenta", "tune": "norm", "size": 128, "batch": 4}
+    got = study_recipe(record, base, {})
+    assert (got["steps"], got["lr"], got["photo_skip"], got["checkpoint_every"]) == (30, 0.02, True, 30)
+    longer = study_recipe(record, {**base, "steps": 120}, {"steps": 120})
+    assert longer["steps"] == 120 and longer["lr"] == pytest.approx(0.02 * 30 / 120)
+    typed = study_recipe(record, {**base, "lr": 1e-3}, {"lr": 1e-3})
+    assert typed["lr"] == 1e-3 and typed["steps"] == 30
+    gatys = study_recipe({"proxy": {"kind": "gatys"}, "steps": 30}, base, {})
+    assert (gatys["steps"], gatys["lr"]) == (FALLBACK_STEPS, FALLBACK_LR) and "photo_skip" not in gatys
+
+
+def test_missing_training_photos_is_one_line_naming_the_fix(tmp_path, capsys):
+    from bench.fidelity import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--storage", f"sqlite:///{tmp_path / 'x.db'}", "--study", "s", "--data", str(tmp_path / "nosuch")])
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and len(err.splitlines()) == 1
+    assert "nosuch: no such folder" in err and "--data" in err
+    assert not (tmp_path / "x.db").exists()
