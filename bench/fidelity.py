@@ -154,7 +154,7 @@ def study_recipe(record: dict[str, Any], settings: dict[str, Any], explicit: dic
 
 def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: int = 5, settings: dict[str, Any],
               artifacts: str | None = None, default_config=None, judge_spec=None, magenta_reference: bool = True,
-              proxy_init: str = "photo", explicit: dict[str, Any] | None = None,
+              proxy_init: str = "photo", explicit: dict[str, Any] | None = None, pick: Sequence[int] = (),
               progress: bool = False, log=print) -> dict[str, Any]:
     """Everything above; returns the rows and correlations (also written to ``OUT/fidelity.json``).
 
@@ -193,8 +193,13 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
                 if isinstance(t.user_attrs.get(reader.SCORES_ATTR), dict) and t.user_attrs.get(reader.CONFIG_ATTR)}
     points = {n: (float(t.user_attrs[reader.SCORES_ATTR]["style"]), float(t.user_attrs[reader.SCORES_ATTR]["content"]))
               for n, t in finished.items()}
-    picked = spread_along_front(points, trials)
-    log(f"study {study_name}: {len(finished)} finished trials; picked along the front: {picked}")
+    missing = [n for n in pick if n not in finished]
+    if missing:
+        raise SystemExit(f"python -m bench.fidelity: error: --pick {','.join(map(str, missing))}: not a completed trial "
+                         f"of study {study_name!r} (completed: {', '.join(map(str, sorted(finished)))})")
+    picked = list(pick) or spread_along_front(points, trials)
+    log(f"study {study_name}: {len(finished)} finished trials; "
+        + (f"picked by --pick: {picked}" if pick else f"picked along the front: {picked}"))
 
     rows: list[Row] = []
     for n in picked:
@@ -263,6 +268,13 @@ def _fmt(scores: dict[str, float]) -> str:
     return ", ".join(f"{k} {scores[k]:.3f}" for k in SCORES if k in scores)
 
 
+def _numbers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give trial numbers separated by commas, e.g. 12,16") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fidelity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -273,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"training photos, not the study's test photos (default {DEFAULT_DATA}, made by `make photos`)")
     parser.add_argument("--out", default="bench_out/fidelity")
     parser.add_argument("--trials", type=int, default=5, help="trials along the Pareto front (default 5)")
+    parser.add_argument("--pick", type=_numbers, default=(), metavar="N,N",
+                        help="these trial numbers instead of --trials along the front")
     parser.add_argument("--network", default="magenta")
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=4, help="default 4, as trainer fit's cpu recipe")
@@ -303,6 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.update(typed)
     started = time.perf_counter()
     result = run_bench(args.storage, args.study, str(Path(args.data).resolve()), Path(args.out), trials=args.trials,
+                       pick=args.pick,
                        explicit=typed,
                        settings=settings, artifacts=args.artifacts, default_config=False if args.no_default else None,
                        judge_spec=JudgeSpec.for_network(args.judge_network) if args.judge_network else None,

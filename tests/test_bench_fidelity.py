@@ -110,3 +110,16 @@ def test_missing_training_photos_is_one_line_naming_the_fix(tmp_path, capsys):
     assert exc.value.code == 2 and len(err.splitlines()) == 1
     assert "nosuch: no such folder" in err and "--data" in err
     assert not (tmp_path / "x.db").exists()
+
+
+def test_pick_names_trials_and_refuses_one_the_study_lacks(tmp_path):
+    from bench.fidelity import _numbers, run_bench
+    from tests.studyfactory import make_study
+
+    assert _numbers("12,16") == (12, 16)
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    make_study(url, "fix", networks=("tiny",), n_complete=3, n_pruned=0, n_fail=0)
+    (tmp_path / "data").mkdir()
+    with pytest.raises(SystemExit, match=r"--pick 7: not a completed trial of study 'fix' \(completed: 0, 1, 2\)"):
+        run_bench(url, "fix", str(tmp_path / "data"), tmp_path / "out", pick=(1, 7), settings={"arch": "fast"},
+                  log=lambda s: None)
