@@ -324,7 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                        magenta_reference=not args.no_magenta, progress=not args.quiet, proxy_init=args.proxy_init,
                        log=lambda s: print(s, file=sys.stderr if s.startswith("  ") else sys.stdout, flush=True))
     print(f"wall time {(time.perf_counter() - started) / 60:.1f} min; sheet {result['sheet']}")
-    return 0 if all(math.isfinite(v) for v in result["summary"].values()) else 1
+    # A network whose scores are not finite fails the run (rho is NaN below 3 rows, which is not a failure).
+    return 0 if all(math.isfinite(v) for r in result["rows"] for v in r["network"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -107,8 +107,10 @@ def format_report(rows: Sequence[Row], references, summary: dict[str, float], se
                      f"{scores['noise']:.3f}", "", ""])
     recipe = ", ".join(f"{k} {v}" for k, v in settings.items())
     lines = [f"recipe: {recipe}", format_table(head, body),
-             f"Spearman rho over {int(summary['rows'])} rows: style {summary['rho_style']:.2f}, content "
-             f"{summary['rho_content']:.2f}; largest |Δ|: style {summary['max_abs_diff_style']:.3f}, content "
+             (f"Spearman rho over {int(summary['rows'])} rows: style {summary['rho_style']:.2f}, content "
+              f"{summary['rho_content']:.2f}" if int(summary["rows"]) >= 3 else
+              f"Spearman rho: needs 3 rows or more, {int(summary['rows'])} here")
+             + f"; largest |Δ|: style {summary['max_abs_diff_style']:.3f}, content "
              f"{summary['max_abs_diff_content']:.3f}; within ±0.10 on both: {int(summary['within_0.10'])} of "
              f"{int(summary['rows'])}"]
     return "\n\n".join(lines)
