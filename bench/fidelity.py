@@ -169,7 +169,6 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     from nst.judge import Judge
     from tuner import reader
 
-    out.mkdir(parents=True, exist_ok=True)
     study = reader.load_study(reader.open_storage(storage), study_name)
     record = reader.study_record(study)
     names = list(record["content_names"])
@@ -177,18 +176,6 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     if study_proxy.get("kind") == "network" and proxy_init != "photo":
         raise SystemExit("--proxy-init is for Gatys studies; this study's proxy is the tuned network")
     log(f"study proxy: {study_proxy}")
-    settings = study_recipe(record, settings, settings if explicit is None else explicit)
-    photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
-    painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
-    from nst.images import load_image
-
-    painting_file = out / "painting.png"
-    painting_file.write_bytes(painting_bytes)
-    painting = load_image(painting_file)
-    batch = np.stack([photos[n] for n in names]).astype(np.float32)
-    spec = judge_spec or study_judge(record, log)
-    judge = Judge(spec, batch, painting)
-
     finished = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
                 if isinstance(t.user_attrs.get(reader.SCORES_ATTR), dict) and t.user_attrs.get(reader.CONFIG_ATTR)}
     points = {n: (float(t.user_attrs[reader.SCORES_ATTR]["style"]), float(t.user_attrs[reader.SCORES_ATTR]["content"]))
@@ -200,6 +187,19 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     picked = list(pick) or spread_along_front(points, trials)
     log(f"study {study_name}: {len(finished)} finished trials; "
         + (f"picked by --pick: {picked}" if pick else f"picked along the front: {picked}"))
+
+    settings = study_recipe(record, settings, settings if explicit is None else explicit)
+    photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
+    painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
+    from nst.images import load_image
+
+    out.mkdir(parents=True, exist_ok=True)
+    painting_file = out / "painting.png"
+    painting_file.write_bytes(painting_bytes)
+    painting = load_image(painting_file)
+    batch = np.stack([photos[n] for n in names]).astype(np.float32)
+    spec = judge_spec or study_judge(record, log)
+    judge = Judge(spec, batch, painting)
 
     rows: list[Row] = []
     for n in picked:
@@ -317,8 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.update(typed)
     started = time.perf_counter()
     result = run_bench(args.storage, args.study, str(Path(args.data).resolve()), Path(args.out), trials=args.trials,
-                       pick=args.pick,
-                       explicit=typed,
+                       pick=args.pick, explicit=typed,
                        settings=settings, artifacts=args.artifacts, default_config=False if args.no_default else None,
                        judge_spec=JudgeSpec.for_network(args.judge_network) if args.judge_network else None,
                        magenta_reference=not args.no_magenta, progress=not args.quiet, proxy_init=args.proxy_init,

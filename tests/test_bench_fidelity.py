@@ -123,3 +123,4 @@ def test_pick_names_trials_and_refuses_one_the_study_lacks(tmp_path):
     with pytest.raises(SystemExit, match=r"--pick 7: not a completed trial of study 'fix' \(completed: 0, 1, 2\)"):
         run_bench(url, "fix", str(tmp_path / "data"), tmp_path / "out", pick=(1, 7), settings={"arch": "fast"},
                   log=lambda s: None)
+    assert not (tmp_path / "out").exists()  # refused before anything was written
