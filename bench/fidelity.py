@@ -136,8 +136,11 @@ def train_and_stylise(row: Row, *, painting_bytes: bytes, photos: dict[str, np.n
 # -- the whole bench ---------------------------------------------------------------------------
 
 
-def study_recipe(record: dict[str, Any], settings: dict[str, Any], explicit: dict[str, Any]) -> dict[str, Any]:
-    """``settings`` completed as ``trainer fit --from-study`` completes them for this study's trials.
+def study_recipe(proxy_run: dict[str, Any], settings: dict[str, Any], explicit: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` completed as ``trainer fit --from-study`` completes them for a study's trials.
+
+    ``proxy_run`` is the study's :attr:`tuner.records.StudyRecord.proxy_run`, the same
+    record ``trainer fit`` matches its runs to.
 
     A network-proxy study gives a magenta norm-only run the proxy's steps and rate (the
     rate spread over typed ``--steps``) and its photo blend, unless typed (``explicit``);
@@ -146,8 +149,7 @@ def study_recipe(record: dict[str, Any], settings: dict[str, Any], explicit: dic
     """
     from trainer.recipe import proxy_matched_settings
 
-    proxy = {**(record.get("proxy") or {"kind": "gatys"}), "steps": record.get("steps")}
-    out = {"steps": FALLBACK_STEPS, "lr": FALLBACK_LR, **settings, **proxy_matched_settings(proxy, settings, explicit)}
+    out = {"steps": FALLBACK_STEPS, "lr": FALLBACK_LR, **settings, **proxy_matched_settings(proxy_run, settings, explicit)}
     out["checkpoint_every"] = out.get("checkpoint_every") or max(1, int(out["steps"]))
     return out
 
@@ -172,7 +174,8 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     study = reader.load_study(reader.open_storage(storage), study_name)
     record = reader.study_record(study)
     names = list(record["content_names"])
-    study_proxy = record.get("proxy") or {"kind": "gatys"}
+    rec = reader.read_record(study)
+    study_proxy = rec.proxy
     if study_proxy.get("kind") == "network" and proxy_init != "photo":
         raise SystemExit("--proxy-init is for Gatys studies; this study's proxy is the tuned network")
     log(f"study proxy: {study_proxy}")
@@ -188,7 +191,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     log(f"study {study_name}: {len(finished)} finished trials; "
         + (f"picked by --pick: {picked}" if pick else f"picked along the front: {picked}"))
 
-    settings = study_recipe(record, settings, settings if explicit is None else explicit)
+    settings = study_recipe(rec.proxy_run, settings, settings if explicit is None else explicit)
     photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
     painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
     from nst.images import load_image

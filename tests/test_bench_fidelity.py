@@ -88,8 +88,9 @@ def test_bench_runs_end_to_end_on_tiny_networks(tmp_path):
 def test_default_recipe_is_what_trainer_fit_gives_the_study():
     """No --steps or --lr: the network-proxy study's own steps and rate, and its blend; typed steps spread the rate."""
     from bench.fidelity import FALLBACK_LR, FALLBACK_STEPS, study_recipe
+    from tuner.records import StudyRecord
 
-    record = {"proxy": {"kind": "network", "lr": 0.02, "blend": True}, "steps": 30}
+    record = StudyRecord(proxy={"kind": "network", "lr": 0.02, "blend": True}, steps=30).proxy_run
     base = {"arch": "magenta", "tune": "norm", "size": 128, "batch": 4}
     got = study_recipe(record, base, {})
     assert (got["steps"], got["lr"], got["photo_skip"], got["checkpoint_every"]) == (30, 0.02, True, 30)
@@ -97,7 +98,7 @@ def test_default_recipe_is_what_trainer_fit_gives_the_study():
     assert longer["steps"] == 120 and longer["lr"] == pytest.approx(0.02 * 30 / 120)
     typed = study_recipe(record, {**base, "lr": 1e-3}, {"lr": 1e-3})
     assert typed["lr"] == 1e-3 and typed["steps"] == 30
-    gatys = study_recipe({"proxy": {"kind": "gatys"}, "steps": 30}, base, {})
+    gatys = study_recipe(StudyRecord(proxy={"kind": "gatys"}, steps=30).proxy_run, base, {})
     assert (gatys["steps"], gatys["lr"]) == (FALLBACK_STEPS, FALLBACK_LR) and "photo_skip" not in gatys
 
 

@@ -41,7 +41,7 @@ def resolve_source(*, from_study: str | None, storage: str, artifacts: str | Non
                   "trial": resolved.trial_number, "storage": storage, "artifacts": artifacts,
                   "style_name": rec.style_name, "style_sha256": resolved.style_sha256,
                   "judge": rec.judge or None, "proxy_size": rec.proxy_size,
-                  "gatys_scores": gatys or None, "proxy": {**rec.proxy, "steps": rec.steps}}
+                  "gatys_scores": gatys or None, "proxy": rec.proxy_run}
         return {"config": resolved.config, "style_bytes": style_bytes, "style_suffix": ".png",
                 "source": source, "photos": photos, "default_name": f"{resolved.study_name}-t{resolved.trial_number}"}
     if not config or not style:

@@ -144,6 +144,12 @@ class StudyRecord:
         return str(self.proxy.get("kind") or "gatys")
 
     @property
+    def proxy_run(self) -> dict[str, Any]:
+        """The proxy with the study's ``steps``: what ``trainer fit --from-study`` matches a run to
+        (:func:`trainer.recipe.proxy_matched_settings`)."""
+        return {**self.proxy, "steps": self.steps}
+
+    @property
     def painting_label(self) -> str:
         """The painting's file name, else its name."""
         return self.style_file or self.style_name
