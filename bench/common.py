@@ -14,7 +14,8 @@ helpers give the pieces every such script needs:
   input size, from the layer shapes;
 * :func:`format_table` - a Markdown table, so the printed output pastes straight into
   ``docs/benchmarks.md``;
-* :func:`machine_summary` - one line saying what the numbers were measured on.
+* :func:`machine_summary` - one line saying what the numbers were measured on;
+* :func:`trial_numbers` - an argparse type for ``12,16``, the trials a bench should take.
 """
 
 from __future__ import annotations
@@ -169,3 +170,13 @@ def machine_summary() -> str:
     except ImportError:  # pragma: no cover - every benchmark here needs TensorFlow
         tf_version = "absent"
     return f"{cpu}, {os.cpu_count()} cores, {load}, TensorFlow {tf_version}"
+
+
+def trial_numbers(text: str) -> tuple[int, ...]:
+    """``"12,16"`` -> ``(12, 16)``; an argparse ``type`` that turns anything else into one usage error."""
+    import argparse
+
+    try:
+        return tuple(int(n) for n in text.split(",") if n.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give trial numbers separated by commas, e.g. 12,16") from None

@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import trial_numbers
 from bench.fidelity_stats import Row, format_report, spread_along_front, summarise
 
 #: Training photos when --data is not given: the folder `make photos` writes (docs/photos.md).
@@ -271,13 +272,6 @@ def _fmt(scores: dict[str, float]) -> str:
     return ", ".join(f"{k} {scores[k]:.3f}" for k in SCORES if k in scores)
 
 
-def _numbers(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(n) for n in text.split(",") if n.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give trial numbers separated by commas, e.g. 12,16") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fidelity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -288,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"training photos, not the study's test photos (default {DEFAULT_DATA}, made by `make photos`)")
     parser.add_argument("--out", default="bench_out/fidelity")
     parser.add_argument("--trials", type=int, default=5, help="trials along the Pareto front (default 5)")
-    parser.add_argument("--pick", type=_numbers, default=(), metavar="N,N",
+    parser.add_argument("--pick", type=trial_numbers, default=(), metavar="N,N",
                         help="these trial numbers instead of --trials along the front")
     parser.add_argument("--network", default="magenta")
     parser.add_argument("--size", type=int, default=128)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import format_table, machine_summary  # noqa: E402
+from bench.common import format_table, machine_summary, trial_numbers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GATYS_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--artifacts", help="the study's artifact folder, if not beside the SQLite file (with --study)")
     ap.add_argument("--judge-network", default="magenta",
                     help="with --study: the other judge's style network (magenta = today's; vgg16_hed = version 1's)")
-    ap.add_argument("--sheet-trials", help="with --study --sheet: these trials (comma-separated), not the two judges' picks")
+    ap.add_argument("--sheet-trials", type=trial_numbers, help="with --study --sheet: these trials (comma-separated), not the two judges' picks")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated layer/pooling variants to render (default all: {', '.join(VARIANTS)})")
     ap.add_argument("--networks", default="vgg16_hed",
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sheet", help="write a contact sheet of the results (rows = variants) to this PNG")
     args = ap.parse_args(argv)
     if args.study:
-        trials = [int(n) for n in args.sheet_trials.split(",")] if args.sheet_trials else None
+        trials = list(args.sheet_trials) if args.sheet_trials else None
         return rescore(args.storage, args.study, args.artifacts, args.sheet, args.judge_network, trials)
 
     import numpy as np

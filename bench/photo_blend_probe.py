@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import trial_numbers
+
 
 def _crops(scan, rng: random.Random, count: int, size: int) -> np.ndarray:
     """``count`` random ``size`` crops, each photo read and resized as ``trainer fit`` does (:mod:`trainer.data`)."""
@@ -83,7 +85,7 @@ def main(argv=None) -> int:
     parser.add_argument("--storage", required=True)
     parser.add_argument("--artifacts")
     parser.add_argument("--study", required=True)
-    parser.add_argument("--trials", required=True, help="comma-separated trial numbers")
+    parser.add_argument("--trials", required=True, type=trial_numbers, help="comma-separated trial numbers")
     parser.add_argument("--data", required=True, help="training photos (not the study's)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--lr", type=float, default=0.02)
@@ -111,7 +113,7 @@ def main(argv=None) -> int:
     scan = scan_photos(args.data, progress=False)
     rng = random.Random(0)
     rows = []
-    for number in (int(t) for t in args.trials.split(",")):
+    for number in args.trials:
         trial = next(t for t in study.trials if t.number == number)
         config = StyleConfig.from_dict(trial.user_attrs[reader.CONFIG_ATTR])
         proxy, a_proxy = tune(painting, config, [photos] * args.steps, photos, blend=not args.plain, lr=args.lr)

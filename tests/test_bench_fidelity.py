@@ -114,10 +114,11 @@ def test_missing_training_photos_is_one_line_naming_the_fix(tmp_path, capsys):
 
 
 def test_pick_names_trials_and_refuses_one_the_study_lacks(tmp_path):
-    from bench.fidelity import _numbers, run_bench
+    from bench.common import trial_numbers
+    from bench.fidelity import run_bench
     from tests.studyfactory import make_study
 
-    assert _numbers("12,16") == (12, 16)
+    assert trial_numbers("12,16") == (12, 16)
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     make_study(url, "fix", networks=("tiny",), n_complete=3, n_pruned=0, n_fail=0)
     (tmp_path / "data").mkdir()
