@@ -15,7 +15,8 @@ helpers give the pieces every such script needs:
 * :func:`format_table` - a Markdown table, so the printed output pastes straight into
   ``docs/benchmarks.md``;
 * :func:`machine_summary` - one line saying what the numbers were measured on;
-* :func:`trial_numbers` - an argparse type for ``12,16``, the trials a bench should take.
+* :func:`trial_numbers` - an argparse type for ``12,16``, the trials a bench should take,
+  and :func:`require_trials`, the one-line error when the study lacks some of them.
 """
 
 from __future__ import annotations
@@ -180,3 +181,11 @@ def trial_numbers(text: str) -> tuple[int, ...]:
         return tuple(int(n) for n in text.split(",") if n.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give trial numbers separated by commas, e.g. 12,16") from None
+
+
+def require_trials(wanted: Sequence[int], completed: Sequence[int], *, prog: str, flag: str, study: str) -> None:
+    """Stop with one line naming the ``wanted`` trials that are not among ``completed``, and listing those."""
+    missing = [n for n in wanted if n not in set(completed)]
+    if missing:
+        raise SystemExit(f"{prog}: error: {flag} {','.join(map(str, missing))}: not a completed trial of study "
+                         f"{study!r} (completed: {', '.join(map(str, sorted(completed)))})")

@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import trial_numbers
+from bench.common import require_trials, trial_numbers
 from bench.fidelity_stats import Row, format_report, spread_along_front, summarise
 
 #: Training photos when --data is not given: the folder `make photos` writes (docs/photos.md).
@@ -184,10 +184,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
                 if isinstance(t.user_attrs.get(reader.SCORES_ATTR), dict) and t.user_attrs.get(reader.CONFIG_ATTR)}
     points = {n: (float(t.user_attrs[reader.SCORES_ATTR]["style"]), float(t.user_attrs[reader.SCORES_ATTR]["content"]))
               for n, t in finished.items()}
-    missing = [n for n in pick if n not in finished]
-    if missing:
-        raise SystemExit(f"python -m bench.fidelity: error: --pick {','.join(map(str, missing))}: not a completed trial "
-                         f"of study {study_name!r} (completed: {', '.join(map(str, sorted(finished)))})")
+    require_trials(pick, list(finished), prog="python -m bench.fidelity", flag="--pick", study=study_name)
     picked = list(pick) or spread_along_front(points, trials)
     log(f"study {study_name}: {len(finished)} finished trials; "
         + (f"picked by --pick: {picked}" if pick else f"picked along the front: {picked}"))

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import format_table, machine_summary, trial_numbers  # noqa: E402
+from bench.common import format_table, machine_summary, require_trials, trial_numbers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GATYS_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -74,6 +74,9 @@ def rescore(url: str, name: str, artifacts: str | None, sheet: str | None, netwo
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name=name, storage=open_storage(url))
     rec = study_record(study)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    require_trials(sheet_trials or (), [t.number for t in trials], prog="python -m bench.judge_bias",
+                   flag="--sheet-trials", study=name)
     photos = np.stack([read_image_artifact(url, rec["content_artifacts"][n], artifacts) for n in rec["content_names"]])
     import io
 
@@ -85,7 +88,6 @@ def rescore(url: str, name: str, artifacts: str | None, sheet: str | None, netwo
         painting = np.asarray(im.convert("RGB"), np.float32) / 255.0
     spec = JudgeSpec.for_network(network)
     judge = Judge(spec, photos, painting)
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     rows, old, new, images = [], [], [], {}
     for t in trials:
         ids = t.user_attrs["artifacts"]
