@@ -78,7 +78,7 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
                  proxy: dict[str, Any] | None = None) -> list[np.ndarray]:
     """The study's proxy as the tuner runs it (``proxy``: the study record's, Gatys when None).
 
-    A network-proxy study (:mod:`trainer.proxy`) renders with the tuned network. For a
+    A network-proxy study (:mod:`nst.netproxy`) renders with the tuned network. For a
     Gatys study, ``init="magenta"`` starts the pixels from Magenta's result instead of the photo.
 
     The second is the proposal of issue 13: network and proxy then start from the same
@@ -89,13 +89,13 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
 
     if (proxy or {}).get("kind") == "network":
         from nst.config import PROXY_LR
-        from trainer.proxy import tune_network
+        from nst.netproxy import tune_network
 
         return list(tune_network(batch, painting, config, steps=steps, lr=float(proxy.get("lr", PROXY_LR)),
                                  blend=bool(proxy.get("blend", False))).images)
     start = None
     if init == "magenta":
-        from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights
+        from nst.transformer import build_magenta, painting_vector, pretrained_weights
 
         model = build_magenta()
         pretrained_weights(model, painting_vector(painting))

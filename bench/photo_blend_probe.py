@@ -3,7 +3,7 @@
 The network proxy and ``trainer fit`` tune the normalisation layers of Magenta's
 transformer and, in studies made since the blend, three more numbers:
 ``out = y + a * (photo - y)``, ``a`` per colour channel, starting at 0
-(:class:`trainer.nets.PhotoBlend`). Without them a content-heavy trial's proxy, tuned on
+(:class:`nst.layers.PhotoBlend`). Without them a content-heavy trial's proxy, tuned on
 the study's few photos, returns them in their own colours while the network tuned on many
 photos lays an average colour cast instead (docs/trainer.md, "The content-heavy corner").
 
@@ -53,7 +53,7 @@ def tune(painting, config, batches, photos, *, blend: bool, lr: float):
     from nst.images import resize_longest
     from nst.losses import style_targets, total_loss
     from nst.lossnets import get_extractor
-    from trainer.proxy import _pretrained_model
+    from nst.netproxy import _pretrained_model
 
     ext = get_extractor(config.network, config.layers, config.pooling)
     layers = tuple(config.active_style_layers)

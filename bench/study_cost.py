@@ -155,7 +155,7 @@ def run(args) -> str:
 
 
 #: What ``--proxies`` accepts: the two proxies a user can choose, and the network proxy as
-#: studies made before the photo blend ran it (:class:`trainer.nets.PhotoBlend`).
+#: studies made before the photo blend ran it (:class:`nst.layers.PhotoBlend`).
 PROXY_COLUMNS = {"gatys": "gatys (pixels, L-BFGS)", "network": "network (Magenta, norm layers + blend)",
                  "network-plain": "network without the blend (older studies)"}
 

@@ -29,7 +29,7 @@ def float_transformer(model) -> None:
     between). Weights become float initializers, ``(q - zero_point) * scale`` with the
     node's per-channel axis; the activation pairs are dropped, each consumer reading the
     float tensor the pair rounded. What remains is the float network Magenta trained
-    (``trainer.magenta_net`` rebuilds it in Keras to about 1e-6).
+    (``nst.transformer`` rebuilds it in Keras to about 1e-6).
 
     Why: the int8 activations make the network chaotic at float precision. One float32 step
     on the input flips a rounding after the first layer and instance normalisation spreads

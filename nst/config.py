@@ -28,7 +28,7 @@ CONFIG_VERSION = 1
 INITS = ("content", "noise", "mixed")
 
 #: How the tuner renders a trial (``tuner search --proxy``): ``network`` tunes the network the
-#: trainer will train (``trainer.proxy``), ``gatys`` optimises pixels from the photo (``nst.gatys``).
+#: trainer will train (``nst.netproxy``), ``gatys`` optimises pixels from the photo (``nst.gatys``).
 PROXY_KINDS = ("network", "gatys")
 DEFAULT_PROXY = "network"
 #: Adam's learning rate for the network proxy's normalisation parameters; ``trainer fit``

@@ -47,3 +47,7 @@ def caused_by_interrupt(exc: BaseException) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+class TrainingDiverged(StyletuneError):
+    """A training step's loss, a term or a weight became NaN or infinite."""

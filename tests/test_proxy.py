@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from nst import netproxy as proxy
 from tests.conftest import TINY_CONFIG, synthetic_painting, synthetic_photo
-from trainer import proxy
 
 
 def _batch(n=2, size=48):

@@ -39,7 +39,7 @@ def _quantised_conv_graph():
 
 
 def test_dequantisation_is_per_output_channel():
-    from trainer.magenta_net import _dequantised_constants
+    from nst.transformer import _dequantised_constants
 
     graph, expected_w, expected_b = _quantised_conv_graph()
     values = _dequantised_constants(graph)
@@ -51,9 +51,10 @@ def test_dequantisation_is_per_output_channel():
 
 
 def test_magenta_layout_is_johnsons_at_a_quarter_width():
+    from nst.layers import norm_layers
+    from nst.transformer import build_magenta, conv_names, norm_names
     from trainer.costs import receptive_radius
-    from trainer.magenta_net import build_magenta, conv_names, norm_names
-    from trainer.nets import norm_layers, size_factor
+    from trainer.nets import size_factor
 
     model = build_magenta()
     assert size_factor("magenta") == 4 and receptive_radius("magenta") == receptive_radius("johnson")
@@ -95,7 +96,7 @@ def test_the_photo_blend_starts_as_magenta_and_can_return_the_photo():
 @pytest.fixture(scope="module")
 def magenta():
     """The rebuilt network with a synthetic painting's style vector folded in."""
-    from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights, read_onnx_weights
+    from nst.transformer import build_magenta, painting_vector, pretrained_weights, read_onnx_weights
 
     weights = read_onnx_weights()
     vector = painting_vector(synthetic_painting(96))
@@ -123,7 +124,7 @@ def test_rebuilt_network_equals_the_float_graph_and_is_close_to_the_int8_one():
 
     from nst.arbitrary import model_path
     from nst.images import bundled_photos, load_image, resize
-    from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights
+    from nst.transformer import build_magenta, painting_vector, pretrained_weights
 
     # A real photo and painting: on flat synthetic pictures some deep channels have almost no
     # variance, and 1/sqrt(variance + eps) magnifies float32 summation-order noise to 2e-3.
@@ -155,8 +156,8 @@ def new_magenta_run(tmp_path, name="run", **settings):
 
 @pytest.mark.weights
 def test_fine_tuning_starts_from_magentas_result_and_resumes_identically(tmp_path, magenta):
+    from nst.transformer import build_magenta, painting_vector, pretrained_weights
     from trainer.fit import Trainer
-    from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights
 
     straight = Trainer(new_magenta_run(tmp_path / "a"), progress=False)
     reference = build_magenta()
@@ -216,8 +217,8 @@ def test_typed_flags_override_the_recipe_one_by_one():
 
 @pytest.mark.weights
 def test_norm_only_tuning_with_the_photo_blend_tunes_the_blend_and_resumes_identically(tmp_path):
+    from nst.layers import InstanceNorm, PhotoBlend
     from trainer.fit import Trainer
-    from trainer.nets import InstanceNorm, PhotoBlend
 
     run = new_magenta_run(tmp_path, tune="norm", photo_skip=True, lr=0.05)
     trainer = Trainer(run, progress=False)
@@ -231,9 +232,9 @@ def test_norm_only_tuning_with_the_photo_blend_tunes_the_blend_and_resumes_ident
 
 
 def test_norm_only_tuning_changes_nothing_but_gamma_and_beta_and_resumes(tmp_path):
+    from nst.layers import InstanceNorm
     from tests.test_trainer_fit import new_run
     from trainer.fit import Trainer
-    from trainer.nets import InstanceNorm
 
     trainer = Trainer(new_run(tmp_path, tune="norm"), progress=False)
     before = {w.path: w.numpy().copy() for w in trainer.model.weights}

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from nst.layers import moments
 from tests.conftest import synthetic_photo
 from trainer.costs import count_params, forward_flops, receptive_radius
 from trainer.nets import (
     ARCHS,
     build_network,
-    moments,
     size_factor,
     stats_model,
 )

@@ -83,7 +83,7 @@ def test_onnx_network_reproduces_keras(arch, skip):
 def test_pretrained_magenta_network_reproduces_keras():
     """The network the CPU recipe fine-tunes, with Magenta's weights and a painting's style folded in."""
     from nst.errors import WeightsUnavailable
-    from trainer.magenta_net import painting_vector, pretrained_weights
+    from nst.transformer import painting_vector, pretrained_weights
     from trainer.nets import build_network
     from trainer.onnx_export import run_onnx, to_onnx
 
@@ -101,7 +101,7 @@ def test_generic_layers_reproduce_keras():
     """Layers the project's networks do not use today but a new architecture may: each converter against Keras."""
     import keras
 
-    from trainer.nets import InstanceNorm, ReflectionPad
+    from nst.layers import InstanceNorm, ReflectionPad
     from trainer.onnx_export import run_onnx, to_onnx
 
     keras.utils.set_random_seed(0)

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-if TYPE_CHECKING:
-    from trainer.fit import Trainer
+if TYPE_CHECKING:  # for annotations only: trainer.fit imports this module
     from trainer.runs import RunFolder
 
 
@@ -54,12 +53,12 @@ class StopOnNonFinite(keras.callbacks.Callback):
     the broken weights, and tell the user what to change.
     """
 
-    def __init__(self, trainer: Trainer):
+    def __init__(self, trainer: Any):
         super().__init__()
         self.trainer = trainer
 
     def on_train_batch_end(self, batch, logs=None):
-        from trainer.fit import TrainingDiverged
+        from nst.errors import TrainingDiverged
 
         broken = logs.pop("nonfinite_weights") > 0
         bad = [k for k, v in logs.items() if isinstance(v, float) and not math.isfinite(v)]
@@ -141,7 +140,7 @@ class Checkpoints(keras.callbacks.Callback):
     without pickle, pruned to ``keep_checkpoints`` (:meth:`trainer.runs.RunFolder.save_checkpoint`).
     """
 
-    def __init__(self, trainer: Trainer, every: int, metrics: MetricsLog):
+    def __init__(self, trainer: Any, every: int, metrics: MetricsLog):
         super().__init__()
         self.trainer, self.every, self.metrics = trainer, every, metrics
 
@@ -159,7 +158,7 @@ class Checkpoints(keras.callbacks.Callback):
 class Previews(keras.callbacks.Callback):
     """A preview contact sheet every ``every`` steps (:meth:`trainer.fit.Trainer.write_preview`)."""
 
-    def __init__(self, trainer: Trainer, every: int):
+    def __init__(self, trainer: Any, every: int):
         super().__init__()
         self.trainer, self.every = trainer, every
 

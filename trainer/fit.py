@@ -32,17 +32,14 @@ from typing import Any
 import numpy as np
 
 from nst.config import StyleConfig
-from nst.errors import ConfigError, StyletuneError
+from nst.errors import ConfigError, TrainingDiverged
+from nst.layers import freeze_all_but_norm
 from trainer.runs import RunError, RunFolder, create_run
 from trainer.scoring import judge_results, score_results
 from trainer.settings import DEFAULT_FEATURE_CACHE, TUNE_CHOICES, Settings
 
 __all__ = ["DEFAULT_FEATURE_CACHE", "TUNE_CHOICES", "Settings", "Trainer", "TrainingDiverged", "choose_strategy",
-           "create_run", "freeze_all_but_norm", "judge_results", "score_results"]
-
-
-class TrainingDiverged(StyletuneError):
-    """The loss became NaN or infinite."""
+           "create_run", "judge_results", "score_results"]
 
 
 # -- the strategy ----------------------------------------------------------------------------------
@@ -56,25 +53,6 @@ def choose_strategy():
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([g.name for g in gpus])
     return tf.distribute.get_strategy()
-
-
-def freeze_all_but_norm(model) -> None:
-    """Leave only the instance-norm layers' gamma and beta trainable (``Settings.tune == "norm"``).
-
-    Dumoulin, Shlens & Kudlur (2017), "A learned representation for artistic style", show
-    that one transformer can paint many styles when each style owns nothing but the
-    normalisation layers' scale and shift, and that a new style can be added by training
-    only those. Magenta's arbitrary model is built on that result, so fine-tuning just
-    these ~700 numbers moves the painting's style within what the pretrained
-    convolutions can express, and cannot unlearn how they keep the photo's structure
-    (measured in docs/trainer.md: all weights at the same steps wash the photo out).
-    The photo blend's three numbers (:class:`trainer.nets.PhotoBlend`) stay trainable too.
-    """
-    from trainer.nets import InstanceNorm, PhotoBlend
-
-    for layer in model.layers:
-        if not isinstance(layer, InstanceNorm | PhotoBlend) and layer.weights:
-            layer.trainable = False
 
 
 # -- training -------------------------------------------------------------------------------------
@@ -149,7 +127,7 @@ class Trainer:
         if run.checkpoint_steps():
             self.restore()
         elif s.arch == "magenta":  # step 0: Magenta's pretrained transformer with this painting folded in
-            from trainer.magenta_net import painting_vector, pretrained_weights
+            from nst.transformer import painting_vector, pretrained_weights
 
             with self.strategy.scope():
                 pretrained_weights(self.model, painting_vector(self.style))

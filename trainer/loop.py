@@ -3,9 +3,10 @@
 This follows the shape of keras-io's AdaIN example: a small ``keras.Model`` holds the
 network being trained next to the frozen loss network, and its ``train_step`` computes
 the loss and applies the gradients; ``fit`` supplies the loop, the distribution over
-devices and the callbacks (:mod:`trainer.callbacks`). The loss is
-:func:`nst.losses.config_loss`, the function the study judged with, on the features of
-:func:`nst.lossnets.get_extractor` and the painting's Gram targets.
+devices and the callbacks (:mod:`trainer.callbacks`). The step itself is
+:func:`nst.training.train_step`, the one the network proxy takes for every trial, on the
+features of :func:`nst.lossnets.get_extractor`, the painting's Gram targets and the
+config's loss weights as one tensor (:func:`nst.training.loss_weights`).
 
 A batch is either photos, or ``(photos, content features)`` when the features were
 precomputed (:mod:`trainer.features`): the features play the part of ``y``.
@@ -21,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from nst.config import StyleConfig
+from nst.training import loss_weights, style_loss, train_step
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,19 @@ class StyleLoss:
     grams: dict[str, Any]
     config: StyleConfig
 
+    @property
+    def weights(self):
+        return tf.constant(loss_weights(self.config))
+
+    def targets(self, photos, targets=None):
+        """The photos' content features: ``targets`` when they were precomputed, else computed here."""
+        return self.content_extractor(photos)[self.config.content_layer] if targets is None else targets
+
     def __call__(self, out, photos, targets=None):
         """``(loss per crop, {term: per crop})`` of the network's output ``out`` for ``photos``."""
-        from nst.losses import config_loss
-
-        if targets is None:
-            targets = self.content_extractor(photos)[self.config.content_layer]
-        return config_loss(self.extractor(out), out, targets, self.grams, self.config)
+        cfg = self.config
+        return style_loss(self.extractor(out), out, self.targets(photos, targets), self.grams, cfg.content_layer,
+                          cfg.active_style_layers, self.weights)
 
 
 class StyleTraining(keras.Model):
@@ -64,14 +72,11 @@ class StyleTraining(keras.Model):
 
     def train_step(self, data):
         photos, targets, _ = keras.utils.unpack_x_y_sample_weight(data)
+        sl, cfg = self.style_loss, self.style_loss.config
+        loss, terms = train_step(self.network, self.optimizer, sl.extractor, photos, sl.targets(photos, targets),
+                                 sl.grams, sl.weights, content_layer=cfg.content_layer,
+                                 style_layers=cfg.active_style_layers, global_batch=self.global_batch)
         weights = self.network.trainable_variables
-        with tf.GradientTape() as tape:
-            per_item, terms = self.losses_of(photos, targets)
-            # Sum over this replica's crops divided by the global batch: the optimiser sums the
-            # replicas' gradients, so the step is the mean over the global batch on any device count.
-            loss = tf.reduce_sum(per_item) / self.global_batch
-        grads = tape.gradient(loss, weights)
-        self.optimizer.apply_gradients(zip(grads, weights, strict=True))
         logs = {"loss": loss, **{k: tf.reduce_sum(v) / self.global_batch for k, v in terms.items()}}
         # A finite loss with an overflowing update still ruins the weights: watch the weights too.
         finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in weights])

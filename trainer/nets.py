@@ -34,7 +34,7 @@
     Magenta's arbitrary-stylisation transformer (Ghiasi et al. 2017): johnson's layout at a
     quarter of the width, started from the pretrained weights with the painting's style
     vector folded into its normalisation layers, then fine-tuned with the study's loss.
-    Built in :mod:`trainer.magenta_net`.
+    Built in :mod:`nst.transformer`, which the network proxy shares.
 
 ``width`` multiplies every channel count (``0.125`` gives the 4/8/16-channel networks the
 tests use). Spatial sizes must be multiples of :func:`size_factor` (4 for johnson, 8 for
@@ -50,8 +50,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-from keras import ops
 
+from nst.layers import InstanceNorm, Logit, ReflectionPad, Upsample2x, moments, norm_layers
 from trainer.archs import ARCHS
 
 _BASE = (32, 64, 128)
@@ -73,143 +73,6 @@ def check_arch(arch: str) -> str:
 
 def channels(width: float) -> tuple[int, int, int]:
     return tuple(max(2, round(c * width)) for c in _BASE)  # type: ignore[return-value]
-
-
-@keras.saving.register_keras_serializable(package="styletune")
-class ReflectionPad(keras.layers.Layer):
-    """Pad height and width by mirroring the picture (no dark border as with zeros)."""
-
-    def __init__(self, pad: int, **kwargs):
-        super().__init__(**kwargs)
-        self.pad = int(pad)
-
-    def call(self, x):
-        p = self.pad
-        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
-
-    def compute_output_shape(self, shape):
-        def grow(n):
-            return None if n is None else n + 2 * self.pad
-
-        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
-
-    def get_config(self):
-        return {**super().get_config(), "pad": self.pad}
-
-
-@keras.saving.register_keras_serializable(package="styletune")
-class Upsample2x(keras.layers.Layer):
-    """Double height and width by nearest-neighbour or bilinear (half-pixel centres) resizing.
-
-    Keras's ``UpSampling2D`` loses the static channel count under a dynamic input size,
-    which stops the TFLite converter from lowering the next convolution to a builtin;
-    ``tf.image.resize`` keeps it. (styletune runs Keras on its TensorFlow backend only.)
-    """
-
-    def __init__(self, interpolation: str = "nearest", **kwargs):
-        super().__init__(**kwargs)
-        if interpolation not in ("nearest", "bilinear"):
-            raise ValueError(f"interpolation must be 'nearest' or 'bilinear', not {interpolation!r}")
-        self.interpolation = interpolation
-
-    def call(self, x):
-        import tensorflow as tf
-
-        return tf.image.resize(x, tf.shape(x)[1:3] * 2, method=self.interpolation)
-
-    def compute_output_shape(self, shape):
-        def grow(n):
-            return None if n is None else 2 * n
-
-        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
-
-    def get_config(self):
-        return {**super().get_config(), "interpolation": self.interpolation}
-
-
-def moments(x):
-    """Mean and variance over height and width, ``(B, 1, 1, C)``, averaged rows first, then columns.
-
-    Mathematically the plain mean over all pixels. The two stages matter for TFLite, whose
-    MEAN kernel sums in float32 one element after another: over a million pixels that
-    loses about 1e-2 of the result (measured: outputs off by 0.04 at 1000x1000), while
-    two means of about a thousand elements each stay within 1e-4.
-    """
-    mean = ops.mean(ops.mean(x, axis=1, keepdims=True), axis=2, keepdims=True)
-    sq = ops.square(x - mean)
-    variance = ops.mean(ops.mean(sq, axis=1, keepdims=True), axis=2, keepdims=True)
-    return mean, variance
-
-
-@keras.saving.register_keras_serializable(package="styletune")
-class Logit(keras.layers.Layer):
-    """``log(p / (1 - p))`` of a picture in [0, 1], clipped to ``[eps, 1 - eps]``: the inverse of the output sigmoid."""
-
-    def __init__(self, epsilon: float = 1e-3, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
-
-    def call(self, x):
-        p = ops.clip(x, self.epsilon, 1.0 - self.epsilon)
-        return ops.log(p) - ops.log(1.0 - p)
-
-    def compute_output_shape(self, shape):
-        return shape
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
-
-
-@keras.saving.register_keras_serializable(package="styletune")
-class PhotoBlend(keras.layers.Layer):
-    """``painted + a * (photo - painted)`` with one learned ``a`` per colour channel, starting at 0.
-
-    Takes ``[photo, painted]``. The magenta network's counterpart of the photo skip
-    (:func:`trainer.magenta_net.build_magenta`): at ``a = 0`` it is the pretrained network
-    unchanged, and a loss that asks for more of the photo can get the photo's own colours
-    back with three numbers, for every photo at once, where the normalisation layers can
-    only learn one colour shift for all of them (docs/trainer.md, "The photo blend").
-    """
-
-    def build(self, input_shape):
-        self.a = self.add_weight(shape=(3,), initializer="zeros", name="a")
-
-    def call(self, inputs):
-        photo, painted = inputs
-        return painted + self.a * (photo - painted)
-
-    def compute_output_shape(self, shapes):
-        return shapes[1]
-
-
-@keras.saving.register_keras_serializable(package="styletune")
-class InstanceNorm(keras.layers.Layer):
-    """Instance normalisation (Ulyanov et al. 2016) with a learned scale and shift per channel.
-
-    Normally each picture is normalised by its own mean and variance over height and width.
-    Given ``mean`` and ``variance`` (shape ``(B, 1, 1, C)``) it uses those instead, so
-    tiles of one large picture can share the statistics of the whole.
-    """
-
-    def __init__(self, epsilon: float = 1e-5, **kwargs):
-        super().__init__(**kwargs)
-        self.epsilon = float(epsilon)
-
-    def build(self, input_shape):
-        c = input_shape[-1]
-        self.gamma = self.add_weight(name="gamma", shape=(c,), initializer="ones")
-        self.beta = self.add_weight(name="beta", shape=(c,), initializer="zeros")
-
-    def call(self, x, mean=None, variance=None):
-        if mean is None:
-            mean, variance = moments(x)
-        return (x - mean) * ops.rsqrt(variance + self.epsilon) * self.gamma + self.beta
-
-    def compute_output_shape(self, shape):
-        return shape
-
-    def get_config(self):
-        return {**super().get_config(), "epsilon": self.epsilon}
 
 
 class _Builder:
@@ -277,7 +140,7 @@ def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: 
     It is the feed-forward counterpart of ``StyleConfig.init="content"`` (the proxy's
     optimisation starts from the photo), and keeps the photo visible from the first step
     instead of after thousands; the loss is unchanged. The ``magenta`` network already
-    starts from a painted photo; for it ``photo_skip`` adds :class:`PhotoBlend` instead.
+    starts from a painted photo; for it ``photo_skip`` adds :class:`nst.layers.PhotoBlend` instead.
     """
     check_arch(arch)
     if not (0.01 <= width <= 8):
@@ -285,7 +148,7 @@ def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: 
 
         raise ConfigError(f"width must be between 0.01 and 8, not {width}")
     if arch == "magenta":
-        from trainer.magenta_net import build_magenta
+        from nst.transformer import build_magenta
 
         return build_magenta(width, seed=seed, fixed_stats=fixed_stats, photo_blend=photo_skip,
                              input_shape=input_shape)
@@ -311,10 +174,6 @@ def build_network(arch: str, width: float = 1.0, *, seed: int = 0, fixed_stats: 
     out = keras.layers.Activation("sigmoid", name="rgb")(x)
     inputs = [image, *b.stat_inputs] if fixed_stats else image
     return keras.Model(inputs, out, name=f"{arch}_w{width:g}")
-
-
-def norm_layers(model: keras.Model) -> list[InstanceNorm]:
-    return [layer for layer in model.layers if isinstance(layer, InstanceNorm)]
 
 
 def stats_model(model: keras.Model) -> keras.Model:

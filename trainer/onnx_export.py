@@ -9,7 +9,7 @@ code to trust than a pinned second TensorFlow.
 How it works: the functional model's own graph (its nodes, in dependency order) is
 walked once; every node's layer is looked up in the table of :mod:`trainer.onnx_layers` by class, in method
 resolution order, so a subclass of a known layer (say a conditional instance norm built
-on :class:`~trainer.nets.InstanceNorm`) is covered without a new entry. Tensors flow
+on :class:`~nst.layers.InstanceNorm`) is covered without a new entry. Tensors flow
 through the ONNX graph as NCHW, ONNX's layout for convolutions; the graph's input and
 output are NHWC ``(1, H, W, 3)`` like the Keras model's, with one transpose at each end.
 Height and width stay symbolic, so one file serves every picture size that is a

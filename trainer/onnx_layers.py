@@ -295,7 +295,7 @@ def converters() -> dict[type, Converter]:
     """Layer class -> converter. Subclasses are found through the class's MRO."""
     import keras
 
-    from trainer import nets
+    from nst import layers as nets
 
     L = keras.layers
     table: dict[type, Converter] = {
@@ -312,10 +312,4 @@ def converters() -> dict[type, Converter]:
         nets.InstanceNorm: _instance_norm, nets.ReflectionPad: _reflection_pad, nets.Upsample2x: _upsample2x,
         nets.Logit: _logit, nets.PhotoBlend: _photo_blend,
     }
-    try:  # the `magenta` architecture's own layers, when that module is present
-        from trainer import magenta_net  # noqa: F401
-
-        table.update(getattr(magenta_net, "ONNX_CONVERTERS", {}))
-    except ImportError:
-        pass
     return table

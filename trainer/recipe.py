@@ -5,7 +5,7 @@ hours on a GPU, 4-10 days on a 2-core CPU (``docs/trainer.md``), and runs cut to
 on a CPU learn the painting's texture long before they learn to keep the photo (issue
 13). So on a CPU the default is not to train from scratch at all: start from Magenta's
 arbitrary-stylisation transformer with the painting folded in (Ghiasi et al. 2017;
-:mod:`trainer.magenta_net`), which already paints the photo, and fine-tune it with the
+:mod:`nst.transformer`), which already paints the photo, and fine-tune it with the
 study's loss. The paper's recipe stays one flag away (``--recipe paper``).
 
 ``auto`` picks ``gpu`` when TensorFlow sees a GPU, else ``cpu``. Flags typed on the
@@ -99,7 +99,7 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
                            explicit: Mapping[str, Any]) -> dict[str, Any]:
     """The values to change so that training lands where the study's network proxy did.
 
-    A network-proxy trial (:mod:`trainer.proxy`) was rendered by tuning the pretrained
+    A network-proxy trial (:mod:`nst.netproxy`) was rendered by tuning the pretrained
     transformer's normalisation layers with Adam at the study's learning rate. Training
     that same network the same way, on many photos instead of the test photos, keeps the
     picture the person chose; so a run that fine-tunes ``magenta``'s normalisation takes

@@ -112,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_render)
     from tuner.commands import add_parsers
+    from tuner.search_command import add_search_parser
 
+    add_search_parser(sub, argparse.RawDescriptionHelpFormatter)  # search first: the main job
     add_parsers(sub)
     from tuner.preview import add_parser as add_preview_parser
 

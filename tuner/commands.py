@@ -207,11 +207,8 @@ def _choose(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub) -> None:
-    """Add the study subcommands to ``tuner``'s subparsers (``search`` first, from :mod:`tuner.search_command`)."""
-    from tuner.search_command import add_search_parser
-
+    """Add the study subcommands (studies, show, best, choose) to ``tuner``'s subparsers."""
     fmt = argparse.RawDescriptionHelpFormatter
-    add_search_parser(sub, fmt)
 
     st = sub.add_parser("studies", help="list the studies in a storage", epilog=SHOW_EPILOG, formatter_class=fmt,
                         description="List studies with trial counts and the best (or chosen) trial.")

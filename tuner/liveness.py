@@ -74,3 +74,19 @@ def orphans(trials: Iterable[Any], grace: float, now: datetime | None = None) ->
         if age is not None and age > grace:
             out.append(t)
     return out
+
+
+def counts(study) -> dict[str, int]:
+    """Trials by state, plus ``finished`` (complete or stopped early) and ``live`` (running, not abandoned).
+
+    A running trial normally ends or, if its worker died, turns stale through the heartbeat
+    and is retried; one running for very long counts as abandoned (see above),
+    so waiting for it cannot stall a search.
+    """
+    from tuner.records import state_counts
+
+    trials = study.get_trials(deepcopy=False)
+    out = state_counts(trials)
+    out["live"] = len(live_running(trials))
+    out["finished"] = out["COMPLETE"] + out["PRUNED"]
+    return out

@@ -69,7 +69,7 @@ class Objective:
     rule: ParetoStopRule = field(default_factory=ParetoStopRule)
     should_abort: Callable[[], bool] | None = None  # e.g. "my parent process died"
     extractor_override: Any = None  # tests: a fixed extractor for every trial
-    proxy: str = "gatys"  # "network": trainer.proxy.tune_network; "gatys": nst.gatys.stylize
+    proxy: str = "gatys"  # "network": nst.netproxy.tune_network; "gatys": nst.gatys.stylize
     lr: float = PROXY_LR  # the network proxy's learning rate (the study record's)
     blend: bool = False  # the network proxy's photo blend (studies made before it have none)
     current: int | None = None
@@ -124,7 +124,7 @@ class Objective:
 
         try:
             if self.proxy == "network":
-                from trainer.proxy import tune_network
+                from nst.netproxy import tune_network
 
                 result = tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, blend=self.blend,
                                       callback=on_loss, image_callback=on_images, extractor=self.extractor_override)

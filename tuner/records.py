@@ -83,7 +83,7 @@ class StudyRecord:
     ``content_*``: the test photos by name (artifact ids and hashes); ``proxy_size`` and
     ``steps`` of every proxy run; ``proxy``: how trials are rendered, ``{"kind": "network",
     "lr": ..., "blend": true}`` (Magenta's transformer tuned on the test photos,
-    :mod:`trainer.proxy`; ``blend`` when it has the photo blend, absent before it) or
+    :mod:`nst.netproxy`; ``blend`` when it has the photo blend, absent before it) or
     ``{"kind": "gatys"}`` (pixels optimised from the photo; every study made before the
     network proxy existed); ``judge``: the judge's record (name, version, network,
     ``noise_limit``); ``objectives``: ``["style", "content"]``, or one weighted sum when

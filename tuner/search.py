@@ -27,6 +27,8 @@ command again:
 from __future__ import annotations
 
 import math
+import os
+import signal
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -35,12 +37,19 @@ from typing import Any
 
 import numpy as np
 
-from nst.errors import StyletuneError
-from tuner.liveness import live_running
+from nst.errors import StyletuneError, caused_by_interrupt
+from tuner.liveness import counts
 from tuner.options import SearchOptions
 from tuner.reader import CONFIG_ATTR, SCORES_ATTR, check_name, default_trial, safe_name
 from tuner.records import RECIPE_ATTR, TrialRecord
-from tuner.workers import MAX_CONSECUTIVE_FAILURES, MAX_RETRY, RetryCleanCopy, sigterm_as_interrupt, work  # noqa: F401
+from tuner.workers import (  # noqa: F401
+    MAX_CONSECUTIVE_FAILURES,
+    MAX_RETRY,
+    RetryCleanCopy,
+    raise_terminated,
+    sigterm_as_interrupt,
+    work,
+)
 
 
 @dataclass
@@ -174,24 +183,6 @@ def _seed_recipes(study, space) -> list[str]:
     return lines
 
 
-# -- counting --------------------------------------------------------------------------
-
-def counts(study) -> dict[str, int]:
-    """Trials by state, plus ``finished`` (complete or stopped early) and ``live`` (running, not abandoned).
-
-    A running trial normally ends or, if its worker died, turns stale through the heartbeat
-    and is retried; one running for very long counts as abandoned (:mod:`tuner.liveness`),
-    so waiting for it cannot stall a search.
-    """
-    from tuner.records import state_counts
-
-    trials = study.get_trials(deepcopy=False)
-    out = state_counts(trials)
-    out["live"] = len(live_running(trials))
-    out["finished"] = out["COMPLETE"] + out["PRUNED"]
-    return out
-
-
 # -- progress ----------------------------------------------------------------------------
 
 def _short_layers(config: dict[str, Any]) -> str:
@@ -309,9 +300,42 @@ def run_search(options: SearchOptions, log=print) -> Prepared:
             else:
                 from tuner.workers import run_processes
 
-                run_processes(options, study, monitor)
+                run_processes(options, study, monitor, _child)
         monitor.poll()
     finally:
         monitor.close()
     return prep
 
+
+# -- worker processes (--jobs) -------------------------------------------------------------
+
+def _worker_main(options, target: int, parent: int) -> int:
+    """Entry point of a ``--jobs`` worker process."""
+    from nst.errors import StyletuneNote
+
+    warnings.simplefilter("ignore", StyletuneNote)  # the parent process has said it already
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        if options.threads:
+            os.environ["OMP_NUM_THREADS"] = str(options.threads)
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(options.threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        prep = prepare(options)
+        prep.objective.should_abort = lambda: os.getppid() != parent
+        work(prep, target)
+        return 0
+    except KeyboardInterrupt:
+        return 130
+    except StyletuneError as exc:
+        sys.stderr.write(f"tuner search worker {os.getpid()}: error: {exc}\n")
+        return 2
+    except Exception as exc:
+        if caused_by_interrupt(exc):  # the stop signal cut an import short (see nst.errors)
+            return 130
+        raise
+
+
+def _child(options, target: int, parent: int) -> None:
+    raise SystemExit(_worker_main(options, target, parent))

@@ -22,14 +22,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sys
 import threading
 import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from nst.errors import StyletuneError, caused_by_interrupt
+from nst.errors import StyletuneError
 from tuner.liveness import orphans
 from tuner.records import FAIL_REASON_ATTR, RECIPE_ATTR, WORKER_PID_ATTR
 
@@ -142,7 +141,7 @@ class WaitForSlot:
 
     def wait(self, study) -> bool:
         """Block until a trial may start (True) or the study has ``target`` finished trials (False)."""
-        from tuner.search import counts
+        from tuner.liveness import counts
 
         while True:
             self._adopt_orphans(study)
@@ -208,7 +207,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: the running trial is failed and queued again, and the command says how to resume."""
 
 
-def _raise_terminated(signum, frame) -> None:
+def raise_terminated(signum, frame) -> None:
     raise Terminated()
 
 
@@ -218,48 +217,17 @@ def sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _worker_main(options, target: int, parent: int) -> int:
-    """Entry point of a ``--jobs`` worker process."""
-    from nst.errors import StyletuneNote
-    from tuner.search import prepare
-
-    warnings.simplefilter("ignore", StyletuneNote)  # the parent process has said it already
-    signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        if options.threads:
-            os.environ["OMP_NUM_THREADS"] = str(options.threads)
-            import tensorflow as tf
-
-            tf.config.threading.set_intra_op_parallelism_threads(options.threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        prep = prepare(options)
-        prep.objective.should_abort = lambda: os.getppid() != parent
-        work(prep, target)
-        return 0
-    except KeyboardInterrupt:
-        return 130
-    except StyletuneError as exc:
-        sys.stderr.write(f"tuner search worker {os.getpid()}: error: {exc}\n")
-        return 2
-    except Exception as exc:
-        if caused_by_interrupt(exc):  # the stop signal cut an import short (see nst.errors)
-            return 130
-        raise
-
-
-def _child(options, target: int, parent: int) -> None:
-    raise SystemExit(_worker_main(options, target, parent))
-
-
-def run_processes(options, study, monitor, *, stop_timeout: float = 60.0) -> None:
+def run_processes(options, study, monitor, child, *, stop_timeout: float = 60.0) -> None:
     """``--jobs N``: N worker processes on the study while this one prints progress.
+
+    Each process runs ``child(options, target, parent_pid)`` (a top-level function, for ``spawn``).
 
     On Ctrl-C or SIGTERM the workers get SIGINT (each fails and re-queues its running trial),
     are waited for up to ``stop_timeout`` seconds, and any still running then is killed
@@ -268,12 +236,12 @@ def run_processes(options, study, monitor, *, stop_timeout: float = 60.0) -> Non
     import multiprocessing as mp
     from dataclasses import replace
 
-    from tuner.search import counts
+    from tuner.liveness import counts
 
     ctx = mp.get_context("spawn")
     threads = options.threads or max(1, (os.cpu_count() or 1) // options.jobs)
     child_opts = replace(options, threads=threads, quiet=True)
-    procs = [ctx.Process(target=_child, args=(child_opts, options.trials, os.getpid()), daemon=False)
+    procs = [ctx.Process(target=child, args=(child_opts, options.trials, os.getpid()), daemon=False)
              for _ in range(options.jobs)]
     try:
         for p in procs:

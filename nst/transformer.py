@@ -86,14 +86,14 @@ def build_magenta(width: float = 1.0, *, seed: int = 0, fixed_stats: bool = Fals
 
     ``width`` other than 1 exists for tests only (the pretrained weights have width 1).
     ``fixed_stats`` adds a ``(mean, variance)`` input pair per normalisation layer, in the
-    order of :func:`trainer.nets.norm_layers`, exactly as :func:`trainer.nets.build_network`
+    order of :func:`nst.layers.norm_layers`, exactly as ``trainer.nets.build_network``
     does for the other networks (tiled stylisation). ``photo_blend`` mixes the photo back
-    into the result per colour channel (:class:`trainer.nets.PhotoBlend`), starting at
+    into the result per colour channel (:class:`nst.layers.PhotoBlend`), starting at
     none, so the untrained network is Magenta's either way.
     """
     import keras
 
-    from trainer.nets import InstanceNorm, PhotoBlend, ReflectionPad, Upsample2x
+    from nst.layers import InstanceNorm, PhotoBlend, ReflectionPad, Upsample2x
 
     keras.utils.set_random_seed(seed)
     c1, c2, c3 = channels(width)

@@ -1,19 +1,19 @@
 """The network proxy: a trial rendered by the network the person will take home, briefly tuned.
 
-Issue 13 measured why a Gatys proxy does not predict the trained network: it optimises
+A Gatys proxy does not predict the trained network well (docs/benchmarks.md): it optimises
 the pixels of each test photo starting from the photo, so it keeps the photo because of
 where it starts, and it can paint things no feed-forward network trained on the same loss
 can. This proxy renders a trial the way ``trainer fit`` will train it instead:
 
 1. start from Magenta's pretrained transformer with the painting's style vector folded
-   into its normalisation layers (:mod:`trainer.magenta_net`), the same step 0 as the
+   into its normalisation layers (:mod:`nst.transformer`), the same step 0 as the
    ``cpu`` and ``gpu`` recipes;
-2. tune only the normalisation layers' scale and shift (:func:`trainer.fit.freeze_all_but_norm`)
-   with Adam on the trial's loss (:func:`nst.losses.config_loss`, the trainer's loss),
-   using the study's test photos as the batch;
+2. tune only the normalisation layers' scale and shift (:func:`nst.layers.freeze_all_but_norm`)
+   with Adam on the trial's loss, using the study's test photos as the batch: each step is
+   :func:`nst.training.train_step`, the step ``trainer fit`` takes;
 3. paint the test photos with the tuned network.
 
-The trainer then runs the same optimiser at the same learning rate on many photos
+The trainer then runs the same step at the same learning rate on many photos
 (:data:`PROXY_LR`; ``trainer fit --from-study`` takes the study's). Because only the
 normalisation parameters move (about 700 numbers for the whole network), tuning on three
 photos cannot memorise them: the trained network lands where the proxy did, which
@@ -63,8 +63,8 @@ class _Compiled:
 def _pretrained_model(painting: np.ndarray, blend: bool = False):
     """Magenta's transformer with ``painting`` folded in, only its normalisation layers (and the blend) trainable."""
     global _WEIGHTS
-    from trainer.fit import freeze_all_but_norm
-    from trainer.magenta_net import build_magenta, painting_vector, pretrained_weights, read_onnx_weights
+    from nst.layers import freeze_all_but_norm
+    from nst.transformer import build_magenta, painting_vector, pretrained_weights, read_onnx_weights
 
     if _WEIGHTS is None:
         _WEIGHTS = read_onnx_weights()
@@ -79,7 +79,7 @@ def _compiled(painting: np.ndarray, extractor, content_layer: str, style_layers:
     import keras
     import tensorflow as tf
 
-    from nst.losses import total_loss
+    from nst.training import train_step
 
     digest = hashlib.blake2b(np.ascontiguousarray(painting).tobytes(), digest_size=16).hexdigest()
     key = (digest, painting.shape, id(extractor), content_layer, style_layers, shape, blend)
@@ -94,13 +94,8 @@ def _compiled(painting: np.ndarray, extractor, content_layer: str, style_layers:
 
     @tf.function(reduce_retracing=True)
     def step(photos, targets, grams, weights):
-        with tf.GradientTape() as tape:
-            out = model(photos, training=True)
-            per_item, terms = total_loss(extractor(out), out, targets, grams, content_layer,
-                                         {n: weights[3 + i] for i, n in enumerate(style_layers)},
-                                         weights[0], weights[1], weights[2])
-            loss = tf.reduce_mean(per_item)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        loss, terms = train_step(model, optimizer, extractor, photos, targets, grams, weights,
+                                 content_layer=content_layer, style_layers=style_layers, global_batch=shape[0])
         return loss, terms, model(photos, training=False)
 
     _COMPILED[key] = _Compiled(model, optimizer, [np.asarray(v.numpy()) for v in variables], step)
@@ -126,7 +121,7 @@ def tune_network(
     ``image_callback(step, images)`` follow :func:`nst.gatys.stylize`: step ``k`` sees the
     loss before the ``k``-th update and the pictures after it, and either may return True
     to stop. A non-finite loss ends the run with ``status="failed"`` and the last finite
-    pictures. ``blend`` adds the photo blend (:class:`trainer.nets.PhotoBlend`), as
+    pictures. ``blend`` adds the photo blend (:class:`nst.layers.PhotoBlend`), as
     ``trainer fit --photo-skip`` does for the magenta network; studies record whether
     their proxy has it. ``extractor`` replaces the loss network built from ``config`` (tests).
     """
@@ -135,6 +130,7 @@ def tune_network(
     from nst.images import resize_longest
     from nst.losses import style_targets
     from nst.lossnets import get_extractor
+    from nst.training import loss_weights
 
     batch = np.asarray(contents, np.float32)
     if batch.ndim != 4 or batch.shape[-1] != 3:
@@ -149,9 +145,7 @@ def tune_network(
     grams = style_targets(extractor(tf.constant(resize_longest(style, side)[None])), layers)
     photos = tf.constant(batch)
     targets = extractor(photos)[config.content_layer]
-    w = config.style_weights
-    weights = tf.constant([config.content_weight, config.style_weight, config.tv_weight, *[w[n] for n in layers]],
-                          tf.float32)
+    weights = tf.constant(loss_weights(config))
 
     started = time.perf_counter()
     net = _compiled(style, extractor, config.content_layer, layers, batch.shape, blend)
