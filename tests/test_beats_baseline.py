@@ -11,6 +11,8 @@ import json
 
 import pytest
 
+from nst.judge import JudgeSpec
+from nst.testing import synthetic_photo
 from tests.studyfactory import make_study
 from tuner.baseline import BASELINE_ATTR, Baseline, read_baseline
 from tuner.cli import main as tuner_main
@@ -105,3 +107,30 @@ def test_the_default_pick_comes_from_the_trials_that_beat_the_baseline(tmp_path,
     assert "beat the off-the-shelf baseline first" in payload["rule"]
     assert data.study_info(study).training_pick == expected, "the dashboard's pick is the same rule"
 
+
+def test_trainer_fit_from_a_losing_study_says_so_and_still_trains(tmp_path, capsys):
+    from nst.images import save_image
+    from trainer.cli import main as trainer_main
+
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=2, n_pruned=0, n_fail=0, networks=("tiny",),
+                     judge=JudgeSpec.for_network("tiny").to_dict())
+    photos = tmp_path / "data"
+    for i in range(3):
+        save_image(photos / f"p{i}.png", synthetic_photo(48, seed=i))
+    _unbeatable(url)
+    argv = ["fit", "--from-study", "fixture", "--storage", url, "--data", str(photos), "--runs-dir",
+            str(tmp_path / "runs"), "--steps", "1", "--preview-every", "1", "--recipe", "paper", "--size", "32",
+            "--batch", "2", "--width", "0.125", "-q"]
+    capsys.readouterr()
+    assert trainer_main(argv) == 0
+    out, err = capsys.readouterr()
+    assert f"note: {LOSING}" in err.splitlines(), err
+    assert err.index(LOSING) < err.index("new run"), "said before training starts"
+    assert "trained fixture-t" in out, "a note, not a refusal"
+    _beatable(url)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    capsys.readouterr()
+    assert trainer_main([*argv[:5], "--data", str(empty), "--runs-dir", str(tmp_path / "runs2")]) == 2
+    out, err = capsys.readouterr()
+    assert "no usable training photos" in err and "no trial beats" not in err, err
