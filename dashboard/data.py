@@ -23,9 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from tuner.baseline import Baseline, read_baseline
+from tuner.baseline import Baseline, beaten_on, beating_trials, losing_note, read_baseline
 from tuner.liveness import live_running
-from tuner.reader import DEFAULT_STORAGE, StorageError, default_trial, sqlite_path, trial_config
+from tuner.reader import DEFAULT_RULE, DEFAULT_STORAGE, StorageError, default_trial, sqlite_path, trial_config
 from tuner.records import (
     CHOSEN_ATTR,
     SCORE_NAMES,
@@ -233,7 +233,7 @@ def study_info(study) -> StudyInfo:
         pick, reason = chosen, "chosen by a person"
     else:
         try:
-            pick, reason = default_trial(study), "default: smallest style + content"
+            pick, reason = default_trial(study), f"default: {DEFAULT_RULE}"
         except StorageError:
             pick, reason = None, "no finished trial yet"
     return StudyInfo(study.study_name, StudyRecord.from_user_attrs(study.user_attrs), chosen, pick, reason,
@@ -252,20 +252,23 @@ def ensure_baseline(study, settings: Settings) -> Baseline:
 
 
 def baseline_verdict(df: pd.DataFrame, baseline: Baseline, tradeoff: float | None = None) -> dict[str, Any]:
-    """Which finished, feasible trials beat the baseline (:meth:`tuner.baseline.Baseline.beaten_by`).
+    """Which finished, feasible trials beat the baseline (:func:`tuner.baseline.beating_trials`, the rule every
+    command applies).
 
-    ``{"beaten_by": [numbers, best first], "trials": n feasible finished, "text": one line}``.
+    ``{"beaten_by": [numbers, best first], "trials": n feasible finished, "text": one line, "note": the line
+    :func:`tuner.baseline.losing_note` gives when no trial beats it (naming ``tuner preview``), else None}``.
     """
     done = df[(df["state"] == "COMPLETE") & df["style"].notna() & df["content"].notna() & df["feasible"]]
-    beat = [r for r in done.itertuples() if baseline.beaten_by({"style": r.style, "content": r.content}, tradeoff)]
-    beat.sort(key=lambda r: r.style + (tradeoff if tradeoff is not None else 1.0) * r.content)
-    numbers = [int(r.number) for r in beat]
-    how = "on both scores" if tradeoff is None else f"on style + {tradeoff:g} × content"
+    trials = [TrialRecord(number=int(r.number), state="COMPLETE", feasible=True,
+                          scores={"style": float(r.style), "content": float(r.content)}) for r in done.itertuples()]
+    numbers = [t.number for t in beating_trials(baseline, trials, tradeoff)]
+    how = beaten_on(tradeoff)
     if numbers:
         text = f"{len(numbers)} of {len(done)} finished trial(s) beat the off-the-shelf model {how} (best: #{numbers[0]})"
     else:
         text = f"no finished trial beats the off-the-shelf model {how} yet ({len(done)} finished)"
-    return {"beaten_by": numbers, "trials": int(len(done)), "text": text}
+    return {"beaten_by": numbers, "trials": int(len(done)), "text": text,
+            "note": losing_note(baseline, trials, tradeoff)}
 
 
 def choose_trial(study, number: int) -> None:

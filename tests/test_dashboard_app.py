@@ -260,3 +260,25 @@ def test_a_study_whose_judge_cannot_be_rebuilt_says_why_there_is_no_baseline(app
     assert any("Off-the-shelf baseline unavailable" in c.value and "fixture-pixels" in c.value for c in app.caption)
     _go(app, "gallery")
     assert any("Off-the-shelf baseline unavailable" in c.value for c in app.caption)
+
+
+@pytest.mark.parametrize("beaten", [False, True])
+def test_study_page_warns_when_no_trial_beats_the_baseline_and_marks_those_that_do(tmp_path, monkeypatch, beaten):
+    from tuner.baseline import BASELINE_ATTR, Baseline
+
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=3, n_pruned=0, n_fail=0)
+    score = 9.0 if beaten else 0.001  # every trial beats it, or none can
+    base = Baseline(scores={"style": score, "content": score, "noise": 0.1}, per_photo={}, artifacts={},
+                    feasible=True, side=384, seconds=0.1)
+    load_study(open_storage(url), "fixture").set_user_attr(BASELINE_ATTR, base.to_dict())
+    at = _go(_open(url, monkeypatch), "study")
+    warnings = [w.value for w in at.warning if "off-the-shelf baseline" in w.value]
+    table = at.dataframe(key="trials-table").value
+    if beaten:
+        assert warnings == []
+        assert table["beats_baseline"].tolist() == [True] * 3
+    else:
+        assert warnings == ["no trial beats the off-the-shelf baseline (style 0.001, content 0.001) on both scores; "
+                            "for this painting `tuner preview --style PAINTING --content PHOTO -o out.png` "
+                            "may serve you better"]
+        assert table["beats_baseline"].tolist() == [False] * 3

@@ -403,6 +403,11 @@ def test_baseline_verdict_counts_trials_better_on_both_scores():
     # One objective (style + 1 * content): 2 (0.85) and 1 (0.9) now count too; best first.
     assert data.baseline_verdict(df, base, tradeoff=1.0)["beaten_by"] == [0, 2, 3, 1]
     assert data.baseline_verdict(df[df["number"] == 2], base)["text"].startswith("no finished trial beats")
+    # The one line every command prints when none does, naming tuner preview; nothing when one does.
+    assert verdict["note"] is None
+    assert data.baseline_verdict(df[df["number"] == 2], base)["note"].startswith(
+        "no trial beats the off-the-shelf baseline (style 0.500, content 0.500) on both scores; for this painting "
+        "`tuner preview")
 
 
 def test_gallery_rows_carry_the_baseline_as_a_comparable_result(study):

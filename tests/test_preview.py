@@ -160,7 +160,7 @@ def test_show_prints_the_stored_baseline_without_recomputing_it(tmp_path, capsys
     base = tuner.baseline.read_baseline(load_study(open_storage(url), "fixture").user_attrs)
     code, out, err = run(["show", "fixture", "--storage", url], capsys)
     assert code == 0, err
-    line = out.strip().splitlines()[-1]
+    line = next(x for x in out.splitlines() if x.startswith("off-the-shelf baseline ("))
     assert line.startswith("off-the-shelf baseline (Magenta arbitrary network, no training): ")
     assert f"style {base.scores['style']:.3f}, content {base.scores['content']:.3f}" in line
     assert "of 3 feasible trial(s) beat it on both scores" in line

@@ -26,7 +26,9 @@ examples:
 Where the loss comes from: --from-study best (the trial a person chose in the dashboard
 or with `tuner choose`, else the study's best by the documented rule, in the most
 recently active study), --from-study STUDY, --from-study STUDY:TRIAL, or --config
-with --style. The loss is the study's, computed by the same code.
+with --style. The loss is the study's, computed by the same code. When no trial of the
+study beats the off-the-shelf baseline, a note says so (and names `tuner preview`)
+before training starts.
 
 Data: any folder tree of photos; Johnson et al. used MS-COCO (80k photos, 256 px crops,
 batch 4, 40k steps). Unreadable files are skipped and counted.
@@ -138,6 +140,8 @@ def run_fit(args: argparse.Namespace) -> int:
 
         src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
                              config=args.config, style=args.style, preview=args.preview)
+        if src["baseline_note"]:
+            print(f"note: {src['baseline_note']}", file=sys.stderr)  # a note, not a refusal: it still trains
         matched = proxy_matched_settings(src["source"].get("proxy"), settings_kw, explicit)
         if matched:
             settings_kw.update(matched)

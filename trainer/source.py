@@ -19,6 +19,8 @@ def resolve_source(*, from_study: str | None, storage: str, artifacts: str | Non
     ``from_study`` is ``best``, ``STUDY`` or ``STUDY:TRIAL`` (:func:`tuner.reader.resolve`);
     otherwise ``config`` (a StyleConfig JSON file) and ``style`` (the painting) are needed.
     ``preview``: photos to preview on with a config (default: scikit-image's bundled ones).
+    ``baseline_note``: from a study where no trial beats the off-the-shelf baseline, the one
+    line that says so (:func:`tuner.reader.baseline_note`), else None.
     """
     from nst.config import StyleConfig
     from nst.errors import StyletuneError
@@ -43,7 +45,8 @@ def resolve_source(*, from_study: str | None, storage: str, artifacts: str | Non
                   "judge": rec.judge or None, "proxy_size": rec.proxy_size,
                   "gatys_scores": gatys or None, "proxy": rec.proxy_run}
         return {"config": resolved.config, "style_bytes": style_bytes, "style_suffix": ".png",
-                "source": source, "photos": photos, "default_name": f"{resolved.study_name}-t{resolved.trial_number}"}
+                "source": source, "photos": photos, "default_name": f"{resolved.study_name}-t{resolved.trial_number}",
+                "baseline_note": reader.baseline_note(study)}
     if not config or not style:
         raise StyletuneError("say where the loss comes from: --from-study best|STUDY|STUDY:TRIAL, "
                              "or --config cfg.json together with --style PAINTING")
@@ -58,4 +61,5 @@ def resolve_source(*, from_study: str | None, storage: str, artifacts: str | Non
               "style_file": str(style_path.resolve()), "study": None, "trial": None, "storage": None, "judge": None,
               "gatys_scores": None}
     return {"config": loaded, "style_bytes": style_path.read_bytes(), "style_suffix": style_path.suffix or ".png",
-            "source": source, "photos": photos, "default_name": safe_name(style_path.stem, "style")}
+            "source": source, "photos": photos, "default_name": safe_name(style_path.stem, "style"),
+            "baseline_note": None}

@@ -10,20 +10,24 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from typing import Any
 
 from nst.cliutil import int_in
 from tuner.reader import (
+    DEFAULT_RULE,
     DEFAULT_STORAGE,
     StorageError,
+    baseline_note,
     chosen_or_default,
+    finished_trials,
     latest_study_name,
     load_study,
     open_storage,
     read_record,
     trial_record,
 )
-from tuner.records import CHOSEN_ATTR, StudyRecord, TrialRecord, chosen_trial, pareto_front, state_counts, trial_records
+from tuner.records import CHOSEN_ATTR, StudyRecord, TrialRecord, chosen_trial, pareto_front, state_counts
 
 SHOW_EPILOG = """\
 examples:
@@ -49,20 +53,13 @@ def _load(args: argparse.Namespace, name: str | None):
     return load_study(storage, name)
 
 
-def _finished(study) -> list[TrialRecord]:
-    import optuna
-
-    return [r for r in trial_records(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-            if r.scored]
-
-
 def front_trials(study, include_all: bool) -> list[TrialRecord]:
     """The Pareto front (two objectives) or the feasible trials by value (one objective); ``include_all``: every finished trial."""
     if include_all:
-        return sorted(_finished(study), key=lambda r: r.total)
+        return sorted(finished_trials(study), key=lambda r: r.total)
     if len(study.directions) > 1:
         return pareto_front(study)
-    return sorted((r for r in _finished(study) if r.feasible), key=lambda r: r.values[0] if r.values else math.inf)
+    return sorted((r for r in finished_trials(study) if r.feasible), key=lambda r: r.values[0] if r.values else math.inf)
 
 
 def _front_table(study, limit: int = 20, include_all: bool = False) -> str:
@@ -125,40 +122,57 @@ def _show(args: argparse.Namespace) -> int:
     print(f"study {study.study_name}: painting {rec.painting_label} "
           f"({rec.style_sha256[:12]}), photos {', '.join(rec.content_names)} at {rec.proxy_size} px, "
           f"{rec.steps} steps, judge {rec.judge.get('name')} v{rec.judge.get('version')}")
+    baseline = _baseline_lines(study, rec, args)  # first: the default pick (*) prefers trials that beat it
     print(_front_table(study, limit=args.limit, include_all=args.all))
-    print(_baseline_line(study, rec, args))
+    print("\n".join(baseline))
     return 0
 
 
-def _baseline_line(study, rec: StudyRecord, args: argparse.Namespace) -> str:
-    """One line: the off-the-shelf model's scores and how many trials beat it (computed on first view)."""
-    from tuner.baseline import BaselineUnavailable, ensure_baseline, read_baseline
+def _baseline_lines(study, rec: StudyRecord, args: argparse.Namespace) -> list[str]:
+    """The off-the-shelf model's scores and how many trials beat it (computed on first view); when none does,
+    a second line naming ``tuner preview`` (:func:`tuner.baseline.losing_note`)."""
+    from tuner.baseline import (
+        BaselineUnavailable,
+        beaten_on,
+        beating_trials,
+        ensure_baseline,
+        losing_note,
+        read_baseline,
+    )
 
     label = "off-the-shelf baseline (Magenta arbitrary network, no training)"
     if args.no_baseline:
         base = read_baseline(study.user_attrs)
         if base is None:
-            return f"{label}: not computed yet (run `tuner show {study.study_name}` without --no-baseline)"
+            return [f"{label}: not computed yet (run `tuner show {study.study_name}` without --no-baseline)"]
     else:
         try:
             base = ensure_baseline(study, args.storage, args.artifacts)
         except BaselineUnavailable as exc:
-            return f"{label}: unavailable ({exc})"
+            return [f"{label}: unavailable ({exc})"]
     s = base.scores
-    trials = [t for t in _finished(study) if t.feasible]
-    beat = sorted((t for t in trials if base.beaten_by(t.scores, rec.tradeoff)), key=lambda t: t.total)
-    how = "on both scores" if rec.tradeoff is None else f"on style + {rec.tradeoff:g} * content"
-    verdict = f"{len(beat)} of {len(trials)} feasible trial(s) beat it {how}" + (f" (best: #{beat[0].number})" if beat else "")
+    trials = [t for t in finished_trials(study) if t.feasible]
+    beat = beating_trials(base, trials, rec.tradeoff)
+    verdict = (f"{len(beat)} of {len(trials)} feasible trial(s) beat it {beaten_on(rec.tradeoff)}"
+               + (f" (best: #{beat[0].number})" if beat else ""))
     noisy = "" if base.feasible else " (too noisy for the judge)"
-    return (f"{label}: style {s['style']:.3f}, content {s['content']:.3f}, noise {s['noise']:.2f}{noisy}; {verdict}")
+    note = losing_note(base, trials, rec.tradeoff)
+    return [f"{label}: style {s['style']:.3f}, content {s['content']:.3f}, noise {s['noise']:.2f}{noisy}; {verdict}",
+            *([note] if note else [])]
 
 
-def _best_payload(study, number: int) -> dict[str, Any]:
+def _best_payload(study, number: int, tradeoff: float | None = None) -> dict[str, Any]:
+    """``beats_baseline``: whether the trial beats the stored off-the-shelf baseline; None when there is none."""
+    from tuner.baseline import read_baseline
+
     t = trial_record(study, number)
     chosen = chosen_trial(study.user_attrs)
+    base = read_baseline(study.user_attrs)
     return {"study": study.study_name, "trial": number, "chosen": chosen == number,
-            "rule": "chosen by a person" if chosen is not None else "smallest style + content among feasible trials",
-            "scores": t.scores, "feasible": t.feasible, "artifacts": t.artifacts, "style_config": t.style_config}
+            "rule": "chosen by a person" if chosen is not None else DEFAULT_RULE,
+            "scores": t.scores, "feasible": t.feasible,
+            "beats_baseline": base.beaten_by(t.scores, tradeoff) if base is not None else None,
+            "artifacts": t.artifacts, "style_config": t.style_config}
 
 
 def _best(args: argparse.Namespace) -> int:
@@ -166,22 +180,27 @@ def _best(args: argparse.Namespace) -> int:
 
     study = _load(args, args.study)
     rec = read_record(study)
-    finished = _finished(study)
+    finished = finished_trials(study)
     if chosen_trial(study.user_attrs) is None and finished and not any(t.feasible for t in finished):
         raise StorageError(
             f"every finished trial of {study.study_name!r} is too noisy for the judge (limit "
             f"{rec.judge.get('noise_limit')}); pick one with `tuner choose {study.study_name} TRIAL`")
     number = chosen_or_default(study)
     config = trial_config(study, number)
-    payload = _best_payload(study, number)
+    payload = _best_payload(study, number, rec.tradeoff)
+    note = baseline_note(study)
     if args.config:
         print(config.to_json())
+        if note:
+            print(note, file=sys.stderr)
     elif args.json:
         print(json.dumps(payload, indent=2))
     else:
         s = payload["scores"]
         print(f"{study.study_name}: trial {number} ({payload['rule']}): style {s.get('style', math.nan):.3f}, "
               f"content {s.get('content', math.nan):.3f}, noise {s.get('noise', math.nan):.2f}")
+        if note:
+            print(note)
         print(config.to_json())
     return 0
 
@@ -228,7 +247,8 @@ def add_parsers(sub) -> None:
     b = sub.add_parser("best", help="the chosen trial, or the default rule's pick", epilog=SHOW_EPILOG,
                        formatter_class=fmt,
                        description="Print the trial to train: the one a person chose, else the feasible trial with "
-                                   "the smallest style + content.")
+                                   "the smallest style + content, taken from the trials that beat the off-the-shelf "
+                                   "baseline when some do. When none does, a line says so and names `tuner preview`.")
     b.add_argument("study", nargs="?", help="study name (default: the most recently active study)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--json", action="store_true", help="machine-readable: study, trial, scores, artifacts, style_config")

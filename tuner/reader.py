@@ -129,21 +129,49 @@ def latest_study_name(storage) -> str:
     return max(summaries, key=last).study_name
 
 
+#: The default pick rule in words, as ``tuner best`` and the dashboard state it.
+DEFAULT_RULE = "smallest style + content among feasible trials, those that beat the off-the-shelf baseline first"
+
+
+def finished_trials(study) -> list[TrialRecord]:
+    """The study's finished trials with both judge scores, as records."""
+    import optuna
+
+    return [r for r in map(TrialRecord.from_trial,
+                           study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))) if r.scored]
+
+
 def default_trial(study) -> int:
-    """The trial to train when nobody chose one.
+    """The trial to train when nobody chose one (:data:`DEFAULT_RULE`).
 
     Rule: among finished, feasible trials, the one with the smallest sum of the two judge
     scores (style + content, both 0 = ideal, 1 = no better than doing nothing): the
-    trial closest to the ideal corner of the Pareto front in the judge's own units.
+    trial closest to the ideal corner of the Pareto front in the judge's own units. When
+    some of them beat the study's stored off-the-shelf baseline
+    (:func:`tuner.baseline.beating_trials`), the pick is made among those only: a trial
+    with a smaller sum that loses to the free model on one score is not worth training.
     """
-    import optuna
+    from tuner.baseline import beating_trials, read_baseline
 
-    candidates = [r for r in map(TrialRecord.from_trial,
-                                 study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-                  if r.scored and r.style_config and r.feasible]
+    candidates = [r for r in finished_trials(study) if r.style_config and r.feasible]
     if not candidates:
         raise StorageError(f"study {study.study_name!r} has no finished trial yet; let `tuner search` run longer")
-    return min(candidates, key=lambda r: (r.total, r.number)).number
+    base = read_baseline(study.user_attrs)
+    rec = StudyRecord.from_user_attrs(study.user_attrs)
+    winners = beating_trials(base, candidates, rec.tradeoff if rec else None) if base is not None else []
+    return min(winners or candidates, key=lambda r: (r.total, r.number)).number
+
+
+def baseline_note(study) -> str | None:
+    """The one line saying no trial of ``study`` beats its stored off-the-shelf baseline, else None.
+
+    None too when the study has no baseline stored (it could not be computed, or nobody
+    has viewed the study yet): then there is no verdict to report. Reads only, computes nothing.
+    """
+    from tuner.baseline import losing_note, read_baseline
+
+    rec = StudyRecord.from_user_attrs(study.user_attrs)
+    return losing_note(read_baseline(study.user_attrs), finished_trials(study), rec.tradeoff if rec else None)
 
 
 def chosen_or_default(study) -> int:

@@ -16,6 +16,10 @@ if name is None:
     st.stop()
 df, info = ui.study_tables(cfg.storage, name)
 rec = info.record
+base, why = ui.baseline(cfg, name, info)
+if base is not None and info.baseline is None:  # computed just now: the default pick may now prefer trials that beat it
+    df, info = ui.study_tables(cfg.storage, name)
+verdict = data.baseline_verdict(df, base, rec.tradeoff if rec else None) if base is not None else None
 
 head, paint = st.columns([4, 1])
 with head:
@@ -32,6 +36,8 @@ with head:
                          (("COMPLETE", "blue"), ("PRUNED", "gray"), ("FAIL", "red"), ("RUNNING", "orange"))))
     if info.training_pick is not None:
         st.markdown(f"training pick: **trial {info.training_pick}** ({info.pick_reason})")
+    if verdict and verdict["note"]:
+        st.warning(verdict["note"])
 with paint:
     ui.show_artifact(cfg, rec.style_artifact if rec else None, caption="painting", missing="")
 
@@ -57,8 +63,6 @@ pareto_tab, table_tab, history_tab, importance_tab, parallel_tab = st.tabs(
 
 with pareto_tab:
     st.caption("Hover a point to see that trial's contact sheet; click it to open the trial.")
-    base, why = ui.baseline(cfg, name, info)
-    verdict = data.baseline_verdict(df, base, rec.tradeoff if rec else None) if base is not None else None
     event = st.plotly_chart(figures.pareto_figure(df, chosen=info.chosen, baseline=base.scores if base else None,
                                                   baseline_note=verdict["text"] if verdict else ""),
                             key="pareto", on_select="rerun", selection_mode="points", width="stretch")
@@ -78,17 +82,21 @@ with table_tab:
     states = right.multiselect("State", list(data.STATES), default=["COMPLETE"], key="state-filter")
     view = df[df["network"].isin(picked_nets) | (df["network"].isna() & (df["state"] != "COMPLETE"))]
     view = view[view["state"].isin(states)].copy()
+    view["beats_baseline"] = view["number"].isin(verdict["beaten_by"]) if verdict else None
     view["sheet_image"] = [ui.thumbnail_uri(cfg.storage, cfg.artifacts, s, 200) for s in view["sheet"]]
     params = [c for c in view.columns if c.startswith("param:")]
-    columns = ["sheet_image", "number", "state", "style", "content", "noise", "pareto", "chosen", "feasible", "network",
-               "content_layer", "style_weight", "tv_weight", "style_scale", "init", "style_layers", *params,
-               "duration_s", "completed", "note"]
+    columns = ["sheet_image", "number", "state", "style", "content", "noise", "pareto", "beats_baseline", "chosen",
+               "feasible", "network", "content_layer", "style_weight", "tv_weight", "style_scale", "init", "style_layers",
+               *params, "duration_s", "completed", "note"]
     sel = st.dataframe(
         view[columns], key="trials-table", hide_index=True, on_select="rerun", selection_mode="single-row",
         row_height=64,
         column_config={
             "sheet_image": st.column_config.ImageColumn("sheet", width="medium"),
             "number": st.column_config.NumberColumn("trial", format="%d"),
+            "beats_baseline": st.column_config.CheckboxColumn(
+                "beats off-the-shelf", help="better than the off-the-shelf baseline by the judge: lower on both "
+                                            "scores (on the one weighted sum in a --tradeoff study)"),
             "style": st.column_config.NumberColumn(format="%.3f"),
             "content": st.column_config.NumberColumn(format="%.3f"),
             "noise": st.column_config.NumberColumn(format="%.3f"),
