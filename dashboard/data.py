@@ -197,14 +197,15 @@ def trials_frame(trials: Sequence[Any], chosen: int | None = None, front: Iterab
             "duration_s": _duration(t) if t.datetime_complete else rec.seconds if rec.seconds is not None else math.nan,
             "started": t.datetime_start,
             "completed": t.datetime_complete,
-            "sheet": rec.artifacts.get(SHEET),
-            "artifacts": rec.artifacts,
+            "sheet": rec.pictures().get(SHEET),
+            "artifacts": rec.pictures(),  # at the study's view size when the trial painted it, else the proxy's
+            "proxy_artifacts": rec.artifacts,
             "curve": list(rec.loss_curve),
             "note": rec.note,
         })
     columns = ["number", "state", *SCORES, "pareto", "chosen", *CONFIG_COLUMNS, "style_layers",
                *[f"param:{p}" for p in param_names], "feasible", "duration_s", "started", "completed", "sheet",
-               "artifacts", "curve", "note"]
+               "artifacts", "proxy_artifacts", "curve", "note"]
     df = pd.DataFrame(rows, columns=columns).astype({"pareto": bool, "chosen": bool})
     return df.sort_values("number").reset_index(drop=True)
 

@@ -35,23 +35,42 @@ def gallery_rows(record: StudyRecord, df: pd.DataFrame, numbers: Sequence[int],
                  baseline: Baseline | None = None) -> list[dict[str, Any]]:
     """Per test photo: its artifact, the painting's, the baseline's and each selected trial's result (or None).
 
+    At the study's view size where the study has one (the trials table's ``artifacts``
+    are the view-size pictures then), else at the proxy size.
+
     :data:`BASELINE` among ``numbers`` stands for the baseline's result, so it can be
     compared with trials like one.
     """
     by_number = {int(r.number): r.artifacts for r in df.itertuples()}
-    if baseline is not None:
-        by_number[BASELINE] = baseline.artifacts
+    base = None if baseline is None else baseline.view_artifacts or baseline.artifacts
+    if base is not None:
+        by_number[BASELINE] = base
     content_ids = record.content_artifacts
+    view_ids = record.content_view_artifacts
     rows = []
     for name in record.content_names or list(content_ids):
         rows.append({
             "photo": name,
-            "photo_artifact": content_ids.get(name),
+            "photo_artifact": view_ids.get(name) or content_ids.get(name),
             "painting_artifact": record.style_artifact,
-            "baseline_artifact": baseline.artifacts.get(name) if baseline is not None else None,
+            "baseline_artifact": base.get(name) if base is not None else None,
             "results": {int(n): (by_number.get(int(n)) or {}).get(name) for n in numbers},
         })
     return rows
+
+
+def size_note(record: StudyRecord) -> str:
+    """One line on the size of the pictures the gallery shows, and what they promise."""
+    if record.view_size and record.content_view_artifacts:
+        return (f"Pictures at {record.view_size} px: each trial's tuned network painted the photo at that size, as "
+                f"`trainer stylize` paints with the trained network; the judge's scores are at the "
+                f"{record.proxy_size or '?'} px proxy size.")
+    if record.proxy_kind == "gatys":
+        return (f"Pictures at the proxy size ({record.proxy_size or '?'} px): a Gatys-proxy study renders only at that "
+                f"size, so a network trained from a trial paints larger photos with strokes smaller, relative to the "
+                f"picture, than these.")
+    return (f"Pictures at the proxy size ({record.proxy_size or '?'} px): this study was made without a view size; a "
+            f"new study (`tuner search --view-size 512`) also shows each trial at the size you will use.")
 
 
 def point_trial(point: Mapping[str, Any]) -> int | None:

@@ -51,6 +51,7 @@ class GatysResult:
     seconds: float = 0.0
     status: str = "ok"  # ok | stopped (callback or early stop) | failed (NaN/inf)
     reason: str = ""
+    view_images: list[np.ndarray] = field(default_factory=list)  # the network proxy's pictures at the view size
 
     @property
     def ok(self) -> bool:

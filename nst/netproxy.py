@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +114,7 @@ def tune_network(
     callback: Callback | None = None,
     image_callback: ImageCallback | None = None,
     extractor=None,
+    view: Sequence[np.ndarray] = (),
 ) -> GatysResult:
     """Tune the pretrained transformer's normalisation on ``contents`` for ``steps`` Adam steps; see the module docstring.
 
@@ -124,6 +126,12 @@ def tune_network(
     pictures. ``blend`` adds the photo blend (:class:`nst.layers.PhotoBlend`), as
     ``trainer fit --photo-skip`` does for the magenta network; studies record whether
     their proxy has it. ``extractor`` replaces the loss network built from ``config`` (tests).
+
+    ``view`` holds the test photos at the size people look at (a study's ``view_size``,
+    512 px by default): when the run ends well, the tuned network paints each of them with
+    :func:`paint`, the function ``trainer stylize`` paints with, into ``result.view_images``.
+    That is what the gallery shows: the trained network's picture at that size, not an
+    enlargement of the proxy's.
     """
     import tensorflow as tf
 
@@ -173,7 +181,21 @@ def tune_network(
         if image_callback is not None and image_callback(k, result.images):
             result.status, result.reason = "stopped", "stopped by callback"
             break
+    if result.ok and view:
+        result.view_images = [paint(net.model, photo) for photo in view]
     result.seconds = time.perf_counter() - started
     if result.status == "ok":
         result.reason = f"reached {steps} steps"
     return result
+
+
+def paint(model, photo: np.ndarray) -> np.ndarray:
+    """``photo`` ``(H, W, 3)`` painted by a transformer ``model`` at its own size, in [0, 1].
+
+    The sides are padded by reflection to a multiple of 4 (the transformer halves the size
+    twice) and the result cropped back, as :mod:`trainer.stylize` does for a trained network.
+    """
+    h, w = photo.shape[:2]
+    padded = np.pad(np.asarray(photo, np.float32), ((0, (-h) % 4), (0, (-w) % 4), (0, 0)), mode="symmetric")
+    out = np.asarray(model(padded[None], training=False))[0, :h, :w]
+    return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -449,3 +449,38 @@ def test_trials_of_a_worker_killed_at_the_stop_timeout_are_failed_and_queued_aga
     assert states[mine.number] == "FAIL" and states[other.number] == "RUNNING"
     copies = [t for t in study.trials if t.state.name == "WAITING"]
     assert len(copies) == 1 and copies[0].params == mine.params and "worker_pid" not in copies[0].user_attrs
+
+
+def test_a_network_study_shows_each_trial_at_the_view_size_and_a_gatys_study_says_it_cannot(tmp_path):
+    import numpy as np
+
+    from dashboard.data import study_frame
+    from dashboard.pictures import gallery_rows, size_note
+    from tuner.records import SHEET, trial_records
+
+    _files(tmp_path)
+    assert main(_args(tmp_path, 1, "--study", "net", "--view-size", "96", steps=3)) == 0
+    assert main(_args(tmp_path, 1, "--study", "pix", "--view-size", "96", *GATYS, steps=3)) == 0
+    url = _url(tmp_path)
+    net, pix = reader.read_record(_study(tmp_path, "net")), reader.read_record(_study(tmp_path, "pix"))
+    assert net.view_size == 96 and set(net.content_view_artifacts) == set(net.content_names)
+    assert reader.read_image_artifact(url, net.content_view_artifacts["p0"]).shape == (96, 96, 3)
+    (trial,) = [t for t in trial_records(_study(tmp_path, "net").get_trials()) if t.scored]
+    assert set(trial.view_artifacts) == {"p0", "p1", SHEET}
+    big = reader.read_image_artifact(url, trial.view_artifacts["p0"])
+    small = reader.read_image_artifact(url, trial.artifacts["p0"])
+    assert big.shape == (96, 96, 3) and small.shape == (32, 32, 3)
+    # the view picture is the tuned network's own painting at 96 px, not the 32 px render enlarged
+    from nst.images import resize
+
+    assert np.abs(big - resize(small, (96, 96))).mean() > 0.01
+    df = study_frame(_study(tmp_path, "net"))
+    row = gallery_rows(net, df, [trial.number])[0]
+    assert row["photo"] == "p0"
+    assert row["results"][trial.number] == trial.view_artifacts["p0"]
+    assert row["photo_artifact"] == net.content_view_artifacts["p0"]
+    assert "96 px" in size_note(net) and "trainer stylize" in size_note(net)
+    # the Gatys proxy renders at the proxy size only, and the gallery says so
+    assert pix.view_size is None and pix.content_view_artifacts == {}
+    assert all(not t.view_artifacts for t in trial_records(_study(tmp_path, "pix").get_trials()))
+    assert "proxy size (32 px)" in size_note(pix) and "Gatys" in size_note(pix)

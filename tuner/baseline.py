@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +51,7 @@ class Baseline:
     seconds: float
     model: str = BASELINE_MODEL
     version: int = BASELINE_VERSION
+    view_artifacts: dict[str, str] = field(default_factory=dict)  # the same at the study's view size, when it has one
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -185,6 +186,31 @@ def compute_baseline(record: dict[str, Any], url: str, artifacts: str | None = N
     return baseline, list(results), sheet
 
 
+def _view_baseline(record: dict[str, Any], url: str, artifacts: str | None, store, study) -> dict[str, str]:
+    """The arbitrary network's pictures of the study's view-size photos (as ``tuner preview`` paints them), stored.
+
+    Not judged: the scores stay those at the proxy size, where the trials are judged.
+    """
+    from nst import arbitrary
+    from nst.images import contact_sheet
+    from tuner.reader import read_artifact, read_image_artifact
+
+    views = record.get("content_view_artifacts") or {}
+    names = [n for n in record["content_names"] if n in views]
+    if not names:
+        return {}
+    photos = [read_image_artifact(url, views[n], artifacts) for n in names]
+    painting = _painting_from_bytes(read_artifact(url, record["style_artifact"], artifacts),
+                                    record.get("style_file") or "painting.png")
+    vector = arbitrary.style_vector(painting)
+    results = [arbitrary.stylize(p, vector) for p in photos]
+    ids = {n: upload_bytes(store, study, png_bytes(img), f"baseline-{n}-view.png", "image/png")
+           for n, img in zip(names, results, strict=True)}
+    sheet = contact_sheet([photos, results], cell=256)
+    ids["sheet"] = upload_bytes(store, study, png_bytes(sheet), "baseline-view-sheet.png", "image/png")
+    return ids
+
+
 _baseline_lock = threading.Lock()
 
 
@@ -212,6 +238,6 @@ def ensure_baseline(study, url: str, artifacts: str | None = None) -> Baseline:
         ids["sheet"] = upload_bytes(store, study, png_bytes(sheet), "baseline-sheet.png", "image/png")
         from dataclasses import replace
 
-        baseline = replace(baseline, artifacts=ids)
+        baseline = replace(baseline, artifacts=ids, view_artifacts=_view_baseline(record, url, artifacts, store, study))
         study.set_user_attr(BASELINE_ATTR, baseline.to_dict())
         return baseline

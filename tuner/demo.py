@@ -41,7 +41,7 @@ def export_front(url: str, study_name: str, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     out = []
     for t in pareto_front(study):
-        sheet = t.artifacts.get(SHEET)
+        sheet = t.pictures().get(SHEET)  # at the view size when the trial painted it
         if sheet:
             out.append(write_atomic(folder / f"{study_name}-trial{t.number}.png", read_artifact(url, sheet)))
     return out

@@ -40,7 +40,9 @@ from tuner.records import (
     SCORE_PARTS_ATTR,
     SCORES_ATTR,
     SECONDS_ATTR,
+    SHEET,
     STOP_REASON_ATTR,
+    VIEW_ARTIFACTS_ATTR,
     WORKER_PID_ATTR,
 )
 from tuner.space import SearchSpace, suggest
@@ -72,6 +74,7 @@ class Objective:
     proxy: str = "gatys"  # "network": nst.netproxy.tune_network; "gatys": nst.gatys.stylize
     lr: float = PROXY_LR  # the network proxy's learning rate (the study record's)
     blend: bool = False  # the network proxy's photo blend (studies made before it have none)
+    view: list[np.ndarray] = field(default_factory=list)  # the test photos at the study's view size (network proxy)
     current: int | None = None
 
     @property
@@ -127,7 +130,8 @@ class Objective:
                 from nst.netproxy import tune_network
 
                 result = tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, blend=self.blend,
-                                      callback=on_loss, image_callback=on_images, extractor=self.extractor_override)
+                                      callback=on_loss, image_callback=on_images, extractor=self.extractor_override,
+                                      view=self.view)
             else:
                 result = stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
                                  image_callback=on_images, extractor=self.extractor_override)
@@ -156,6 +160,8 @@ class Objective:
         side = self.batch.shape[1]
         sheet = contact_sheet([list(self.batch), list(result.images)], cell=max(64, min(side, 256)))
         ids["sheet"] = upload_bytes(self.store, trial, png_bytes(sheet), f"trial{trial.number}-sheet.png", "image/png")
+        if result.view_images:
+            trial.set_user_attr(VIEW_ARTIFACTS_ATTR, self._store_view(trial, names, result.view_images))
         per_photo = {n: {"style": float(a), "content": float(b), "noise": float(c)}
                      for n, a, b, c in zip(names, js.style, js.content, js.noise, strict=True)}
         trial.set_user_attr(SCORES_ATTR, scores)
@@ -170,6 +176,16 @@ class Objective:
         trial.set_user_attr(ARTIFACTS_ATTR, ids)
         trial.set_constraint("noise", scores["noise"] - self.judge.spec.noise_limit)
         return self.value(scores)
+
+    def _store_view(self, trial, names: list[str], images: list[np.ndarray]) -> dict[str, str]:
+        """The view-size pictures and their contact sheet (photo above, result below) as artifacts."""
+        from nst.images import contact_sheet
+
+        ids = {name: upload_bytes(self.store, trial, png_bytes(img), f"trial{trial.number}-{name}-view.png", "image/png")
+               for name, img in zip(names, images, strict=True)}
+        sheet = contact_sheet([list(self.view), list(images)], cell=256)
+        ids[SHEET] = upload_bytes(self.store, trial, png_bytes(sheet), f"trial{trial.number}-view-sheet.png", "image/png")
+        return ids
 
     @staticmethod
     def _stopped(trial, step: int, history: list[float], started: float, why: str) -> None:

@@ -18,6 +18,7 @@ class SearchOptions:
     content: tuple[str, ...] | None = None
     photos: int = 3
     size: int = 128
+    view_size: int = 512  # network proxy: each trial also paints the test photos at this long side (0: off)
     steps: int = 50
     trials: int = 50
     jobs: int = 1

@@ -29,6 +29,7 @@ CONFIG_ATTR = "style_config"
 SCORES_ATTR = "scores"
 CURVE_ATTR = "loss_curve"
 ARTIFACTS_ATTR = "artifacts"
+VIEW_ARTIFACTS_ATTR = "view_artifacts"
 FEASIBLE_ATTR = "feasible"
 CHECKPOINTS_ATTR = "checkpoints"
 SECONDS_ATTR = "seconds"
@@ -89,7 +90,10 @@ class StudyRecord:
     ``noise_limit``); ``objectives``: ``["style", "content"]``, or one weighted sum when
     ``tradeoff`` is set; ``networks`` searched and ``skipped_networks`` with reasons;
     ``space``: the search space's calibration; ``early_stop``: the stopping rule;
-    ``seed``. Keys this version does not know are kept in ``extra`` and written back.
+    ``seed``; ``view_size``: the long side, in pixels, at which a network-proxy study's
+    trials also paint the test photos (``content_view_artifacts``), the size people look at
+    (None: only the proxy size, as in a Gatys-proxy study or one made before view sizes).
+    Keys this version does not know are kept in ``extra`` and written back.
     """
 
     style_name: str = ""
@@ -110,6 +114,8 @@ class StudyRecord:
     early_stop: dict[str, Any] | None = None
     seed: int | None = None
     proxy: dict[str, Any] = field(default_factory=lambda: {"kind": "gatys"})
+    view_size: int | None = None
+    content_view_artifacts: dict[str, str] = field(default_factory=dict)
     version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -135,6 +141,9 @@ class StudyRecord:
             early_stop=_dict(raw["early_stop"]) if isinstance(raw.get("early_stop"), Mapping) else None,
             seed=_int(raw.get("seed")), version=_int(raw.get("version")) or 1,
             proxy=_dict(raw.get("proxy")) if isinstance(raw.get("proxy"), Mapping) else {"kind": "gatys"},
+            view_size=_int(raw.get("view_size")),
+            content_view_artifacts={k: v for k, v in _dict(raw.get("content_view_artifacts")).items()
+                                    if isinstance(v, str)},
             extra={k: v for k, v in raw.items() if k not in known},
         )
 
@@ -176,7 +185,8 @@ class TrialRecord:
 
     Every finished trial: ``style_config`` (the StyleConfig as a JSON object), ``scores``
     (``{"style", "content", "noise"}`` from the judge), ``loss_curve`` and ``artifacts``
-    (``{"sheet": id, "<test photo name>": id, ...}``). ``tuner search`` also writes, for
+    (``{"sheet": id, "<test photo name>": id, ...}``), and ``view_artifacts`` the same at the
+    study's view size (network-proxy studies). ``tuner search`` also writes, for
     display: ``feasible`` (the noise is within the judge's limit; the noise is also an
     Optuna constraint, so ``study.best_trials`` leaves such trials out), ``checkpoints``
     (``{step: [style, content, noise]}`` judged mid-run, compared by the early-stop
@@ -194,6 +204,7 @@ class TrialRecord:
     scores: dict[str, float] = field(default_factory=dict)
     loss_curve: tuple[float, ...] = ()
     artifacts: dict[str, str] = field(default_factory=dict)
+    view_artifacts: dict[str, str] = field(default_factory=dict)
     feasible: bool = True
     checkpoints: dict[str, tuple[float, ...]] = field(default_factory=dict)
     seconds: float | None = None
@@ -220,6 +231,7 @@ class TrialRecord:
             scores=_floats(a.get(SCORES_ATTR)),
             loss_curve=tuple(float(v) for v in curve if finite(v)) if isinstance(curve, list | tuple) else (),
             artifacts={str(k): v for k, v in _dict(a.get(ARTIFACTS_ATTR)).items() if isinstance(v, str)},
+            view_artifacts={str(k): v for k, v in _dict(a.get(VIEW_ARTIFACTS_ATTR)).items() if isinstance(v, str)},
             feasible=a.get(FEASIBLE_ATTR, True) is not False,
             checkpoints={str(k): tuple(float(x) for x in v) for k, v in _dict(cps).items()
                          if isinstance(v, list | tuple) and all(finite(x) for x in v)},
@@ -271,6 +283,10 @@ class TrialRecord:
     def photo_artifacts(self) -> dict[str, str]:
         """Result artifact ids by test photo (the contact sheet left out)."""
         return {k: v for k, v in self.artifacts.items() if k != SHEET}
+
+    def pictures(self, view: bool = True) -> dict[str, str]:
+        """Artifact ids by test photo and ``"sheet"``: at the view size when the trial has them and ``view``."""
+        return self.view_artifacts if view and self.view_artifacts else self.artifacts
 
 
 _OPTUNA_OWN = ("number", "state", "params", "values")

@@ -129,6 +129,9 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
                          seed=options.seed, proxy={"kind": kind, "lr": PROXY_LR, "blend": True} if kind == "network" else {"kind": kind})
     wanted["early_stop"] = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8} if single
                             else ParetoStopRule().to_dict()) if options.prune else None
+    view_size = options.view_size if kind == "network" and options.view_size else None
+    wanted["view_size"] = view_size
+    views = view_photos(photos, view_size)
     # Several processes may start on a new study at once (three terminals, --jobs workers,
     # machines sharing PostgreSQL): creating the tables, the study, its record and the recipe
     # queue happens under a lock, so exactly one of them does it and the others find it done.
@@ -137,6 +140,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
                                stale_trial_callback=RetryCleanCopy())
         study, record, created = open_or_create(
             storage, name, wanted, style_bytes=style_bytes, photos=photos, store=store,
+            view_photos=views,
             directions=["minimize"] if single else ["minimize", "minimize"], sampler=sampler, pruner=pruner,
             make_space=lambda: SearchSpace(networks, calibrate(networks, batch, painting)).to_dict(),
         )
@@ -155,12 +159,24 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     if options.proxy and options.proxy != proxy.get("kind", "gatys"):
         raise StudyMismatch(f"study {name!r} renders its trials with the {proxy.get('kind', 'gatys')} proxy, this run asks "
                             f"for --proxy {options.proxy}; drop --proxy to continue it, or choose a new --study name")
+    stored_view = StudyRecord.from_user_attrs({STUDY_ATTR: record}).view_size
     judge = Judge(spec, batch, painting)
     objective = Objective(study=study, space=space, photos=photos, painting=painting, judge=judge, store=store,
                           steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
                           prune=options.prune, proxy=str(proxy.get("kind", "gatys")),
-                          lr=float(proxy.get("lr", PROXY_LR)), blend=bool(proxy.get("blend", False)))
+                          lr=float(proxy.get("lr", PROXY_LR)), blend=bool(proxy.get("blend", False)),
+                          view=(views if stored_view == view_size else view_photos(photos, stored_view))
+                          if proxy.get("kind") == "network" else [])
     return Prepared(options, study, record, created, objective, skipped, seeded, storage)
+
+
+def view_photos(photos, view_size: int | None) -> list[np.ndarray]:
+    """The test photos cropped like the proxy's squares, at ``view_size`` px (none when it is None)."""
+    from nst.images import center_crop_square, load_image
+
+    if not view_size:
+        return []
+    return [center_crop_square(load_image(p.path), view_size) for p in photos]
 
 
 def _seed_recipes(study, space) -> list[str]:

@@ -84,7 +84,7 @@ def _search(args: argparse.Namespace) -> int:
     networks = tuple(n.strip() for n in args.networks.split(",") if n.strip()) if args.networks else None
     options = SearchOptions(
         style=args.style, content=tuple(args.content) if args.content else None, photos=args.photos,
-        size=args.size, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
+        size=args.size, view_size=args.view_size, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
         storage=args.storage, artifacts=args.artifacts, networks=networks, judge_network=args.judge_network,
         noise_limit=args.noise_limit, tradeoff=args.tradeoff, seed=args.seed, prune=not args.no_early_stop, heartbeat=args.heartbeat,
         quiet=args.quiet, proxy=args.proxy,
@@ -93,7 +93,8 @@ def _search(args: argparse.Namespace) -> int:
     prep = run_search(options)
     name = prep.study.study_name
     storage = "" if args.storage == DEFAULT_STORAGE else f" --storage {shlex.quote(args.storage)}"
-    from tuner.search import best_summary, counts
+    from tuner.liveness import counts
+    from tuner.search import best_summary
 
     c = counts(prep.study)
     front = front_trials(prep.study, include_all=False)
@@ -120,6 +121,10 @@ def add_search_parser(sub, fmt: type[argparse.HelpFormatter]) -> None:
                    help=f"how many test photos to use (default {d['photos']})")
     s.add_argument("--size", type=int_in(32, 1024, "--size"), default=d["size"],
                    help=f"proxy size: test photos are cropped to this square (default {d['size']})")
+    s.add_argument("--view-size", type=int_in(0, 2048, "--view-size"), default=d["view_size"],
+                   help=f"network proxy: each trial's tuned network also paints the test photos at this size (long "
+                        f"side, px), which the gallery shows: what trainer stylize gives at that size "
+                        f"(default {d['view_size']}; 0: proxy size only). A new study's setting; a resumed one keeps its own")
     s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=d["steps"],
                    help=f"proxy steps per trial: Adam steps of the network proxy, L-BFGS steps of gatys "
                         f"(default {d['steps']})")

@@ -141,13 +141,16 @@ def check_same(stored: dict[str, Any], wanted: dict[str, Any], study_name: str) 
 
 def open_or_create(storage, name: str, wanted: dict[str, Any], *, style_bytes: bytes, photos: list[Photo],
                    store, directions: list[str], sampler, pruner=None,
-                   make_space: Callable[[], dict[str, Any]] | None = None) -> tuple[Any, dict[str, Any], bool]:
+                   make_space: Callable[[], dict[str, Any]] | None = None,
+                   view_photos: list[np.ndarray] | None = None) -> tuple[Any, dict[str, Any], bool]:
     """Load study ``name`` (checking its record) or create it with ``wanted``; returns (study, record, created).
 
     ``make_space`` is called only when the study is new: it measures the calibration,
     which a resumed study reads from its record instead. It runs before the study row is
     created, and a failure while the new study is being recorded removes the study again,
-    so an error or Ctrl-C never leaves a study without its record behind.
+    so an error or Ctrl-C never leaves a study without its record behind. ``view_photos``
+    (the test photos at the record's ``view_size``, in ``photos``' order) are stored with
+    a new study as ``content_view_artifacts``.
     """
     import optuna
 
@@ -187,6 +190,11 @@ def open_or_create(storage, name: str, wanted: dict[str, Any], *, style_bytes: b
             record["content_artifacts"][p.name] = upload_bytes(store, study, png_bytes(p.image), f"{p.name}.png",
                                                                "image/png")
             uploaded.append(record["content_artifacts"][p.name])
+        record["content_view_artifacts"] = {}
+        for p, view in zip(photos, view_photos or [], strict=False):
+            record["content_view_artifacts"][p.name] = upload_bytes(store, study, png_bytes(view),
+                                                                    f"{p.name}-view.png", "image/png")
+            uploaded.append(record["content_view_artifacts"][p.name])
         study.set_user_attr(STUDY_ATTR, record)
     except BaseException:
         if not existed:

@@ -20,6 +20,7 @@ if done.empty or rec is None:
     st.info("No finished trials with images yet.")
     st.stop()
 
+st.caption(pictures.size_note(rec))
 labels = {int(r["number"]): pictures.trial_label(r) for _, r in done.iterrows()}
 numbers = list(labels)
 base, why = ui.baseline(cfg, name, info)

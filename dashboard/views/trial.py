@@ -73,7 +73,9 @@ if arts.get("sheet"):
 
 photos = [n for n in (info.record.content_names if info.record else ()) if n in arts]
 if photos:
-    st.subheader("Results at proxy size")
+    view = info.record.view_size if info.record and arts != (row["proxy_artifacts"] or {}) else None
+    st.subheader(f"Results at {view} px" if view else "Results at proxy size")
+    st.caption(pictures.size_note(info.record))
     cols = st.columns(len(photos))
     for col, photo in zip(cols, photos, strict=True):
         with col:
