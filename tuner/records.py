@@ -89,7 +89,10 @@ class StudyRecord:
     ``noise_limit``); ``objectives``: ``["style", "content"]``, or one weighted sum when
     ``tradeoff`` is set; ``networks`` searched and ``skipped_networks`` with reasons;
     ``space``: the search space's calibration; ``early_stop``: the stopping rule;
-    ``seed``. Keys this version does not know are kept in ``extra`` and written back.
+    ``seed``; ``artifact_folder``: the absolute path of the artifact folder the study was
+    made with (None for studies made before it was recorded), where readers look when no
+    ``--artifacts`` is given. Keys this version does not know are kept in ``extra`` and
+    written back.
     """
 
     style_name: str = ""
@@ -110,6 +113,7 @@ class StudyRecord:
     early_stop: dict[str, Any] | None = None
     seed: int | None = None
     proxy: dict[str, Any] = field(default_factory=lambda: {"kind": "gatys"})
+    artifact_folder: str | None = None
     version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -135,6 +139,7 @@ class StudyRecord:
             early_stop=_dict(raw["early_stop"]) if isinstance(raw.get("early_stop"), Mapping) else None,
             seed=_int(raw.get("seed")), version=_int(raw.get("version")) or 1,
             proxy=_dict(raw.get("proxy")) if isinstance(raw.get("proxy"), Mapping) else {"kind": "gatys"},
+            artifact_folder=_str(raw.get("artifact_folder")),
             extra={k: v for k, v in raw.items() if k not in known},
         )
 
