@@ -270,10 +270,16 @@ def test_a_stopped_dashboard_restarts_at_once_on_the_same_port(tmp_path):
     port = _free_port()
     first = _start_dashboard(url, port)
     try:
-        for _ in range(3):  # urllib asks the server to close, so the server's side goes to TIME_WAIT
-            assert _healthy(port)
+        # A browser's keep-alive connection, open when the server stops: the server closes it
+        # first, so its side of the connection is what lingers in TIME_WAIT.
+        browser = socket.create_connection(("127.0.0.1", port), timeout=10)
+        browser.sendall(b"GET /_stcore/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert b" 200 " in browser.recv(4096)
     finally:
         _stop(first)
+    with browser:
+        while browser.recv(4096):  # the rest of the reply, then the end the stopped server sent
+            pass
     assert not _port_busy(port)
     assert _bind_without_reuse(port) is not None, "precondition: the port should be held by TIME_WAIT"
     second = _start_dashboard(url, port)  # fails with "cannot listen on ... (Address already in use)" if refused
