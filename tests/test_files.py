@@ -178,7 +178,7 @@ def test_a_folder_move_killed_at_any_moment_leaves_the_old_folder_or_the_new(tmp
         if fallback:
             recover_dir(target)  # what the next move, or a reader, does first
         versions.add(_version(target))
-    assert len(versions) > 10, "the kills should land after different numbers of moves"
+    assert len(versions) > 5, "the kills should land after different numbers of moves"
     recover_dir(target)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["web"], "temporaries left after the kills"
 
