@@ -16,7 +16,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,17 @@ import pandas as pd
 
 from tuner.baseline import Baseline, beaten_on, beating_trials, losing_note, read_baseline
 from tuner.liveness import live_running
-from tuner.reader import DEFAULT_RULE, DEFAULT_STORAGE, StorageError, default_trial, sqlite_path, trial_config
+from tuner.reader import (
+    DEFAULT_RULE,
+    DEFAULT_STORAGE,
+    StorageError,
+    artifact_dir,
+    artifact_places,
+    default_trial,
+    read_artifact,
+    sqlite_path,
+    trial_config,
+)
 from tuner.records import (
     CHOSEN_ATTR,
     SCORE_NAMES,
@@ -65,6 +75,42 @@ class Settings:
             return Path(self.runs)
         db = sqlite_path(self.storage)
         return (db.parent if db is not None else Path("studies")) / "runs"
+
+    def study_artifacts(self, recorded: str | None) -> str | None:
+        """The artifact folder of a study that recorded ``recorded`` (:func:`tuner.reader.artifact_dir`).
+
+        ``--artifacts`` if given; else the recorded folder while it exists; else None, which
+        readers take as ``artifacts/`` beside the SQLite file.
+        """
+        if self.artifacts or not recorded:
+            return self.artifacts
+        try:
+            return str(artifact_dir(self.storage, None, recorded))
+        except StorageError:
+            return None
+
+    def for_study(self, record: StudyRecord | None) -> Settings:
+        """These settings with ``artifacts`` pointing at where this study's pictures are."""
+        return replace(self, artifacts=self.study_artifacts(record.artifact_folder if record else None))
+
+
+def missing_pictures(settings: Settings, record: StudyRecord | None) -> str | None:
+    """One line saying where a study's pictures were looked for and which flag finds them; None when they are there.
+
+    The study's painting stands for its pictures (every study has one; trials may have none yet).
+    """
+    if record is None or not record.style_artifact:
+        return None
+    from optuna.exceptions import OptunaError
+
+    try:
+        read_artifact(settings.storage, record.style_artifact, settings.study_artifacts(record.artifact_folder))
+        return None
+    except (StorageError, OptunaError, OSError):
+        pass
+    places = artifact_places(settings.storage, settings.artifacts, record.artifact_folder)
+    looked = " or ".join(f"{folder} ({why})" for folder, why in places) or "no folder (the storage is not a SQLite file)"
+    return f"pictures not found in {looked}; start the dashboard with --artifacts DIR"
 
 
 def parse_settings(argv: Sequence[str] = (), environ: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +171,7 @@ def study_row(study_name: str, user_attrs: Mapping[str, Any], trials: Sequence[A
         "study": study_name,
         "painting": record.style_name if record else "",
         "painting_artifact": record.style_artifact if record else None,
+        "artifact_folder": record.artifact_folder if record else None,
         "photos": len(record.content_names) if record else 0,
         "proxy_size": record.proxy_size if record else None,
         "trials": len(trials),

@@ -135,6 +135,19 @@ def image_uri(url: str, artifacts: str | None, artifact_id: str | None) -> str |
     return pictures.data_uri(raw) if raw else None
 
 
+@st.cache_data(ttl=TABLE_TTL_S, show_spinner=False)
+def missing_pictures(cfg: data.Settings, record) -> str | None:
+    return data.missing_pictures(cfg, record)
+
+
+def study_settings(cfg: data.Settings, info: data.StudyInfo) -> data.Settings:
+    """Settings that read this study's pictures from its recorded folder; one warning line when they are not found."""
+    hint = missing_pictures(cfg, info.record)
+    if hint:
+        st.warning(hint)
+    return cfg.for_study(info.record)
+
+
 def show_artifact(cfg: data.Settings, artifact_id: str | None, caption: str | None = None, width: int | str = "stretch",
                   missing: str = "no image") -> None:
     raw = artifact(cfg.storage, cfg.artifacts, artifact_id)

@@ -231,3 +231,70 @@ def test_an_interrupt_that_surfaces_as_an_import_error_is_reported_as_an_interru
     parser.set_defaults(func=broken)
     with pytest.raises(ImportError):  # a real import error is not hidden as an interrupt
         run_main("demo", parser, [])
+
+
+def _start_dashboard(url: str, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "tuner.cli", "dashboard", "--storage", url, "--port", str(port)],
+                            env=user_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not _healthy(port):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the dashboard did not start within 120 s"
+        time.sleep(0.2)
+    return proc
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def _bind_without_reuse(port: int) -> OSError | None:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc
+    return None
+
+
+@pytest.mark.skipif(os.name == "nt", reason="TIME_WAIT and SO_REUSEADDR as on Linux and macOS")
+def test_a_stopped_dashboard_restarts_at_once_on_the_same_port(tmp_path):
+    """Connections the stopped server closed linger in TIME_WAIT for a minute; they must not block the restart."""
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=1, n_pruned=0, n_fail=0)
+    port = _free_port()
+    first = _start_dashboard(url, port)
+    try:
+        # A browser's keep-alive connection, open when the server stops: the server closes it
+        # first, so its side of the connection is what lingers in TIME_WAIT.
+        browser = socket.create_connection(("127.0.0.1", port), timeout=10)
+        browser.sendall(b"GET /_stcore/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert b" 200 " in browser.recv(4096)
+    finally:
+        _stop(first)
+    with browser:
+        while browser.recv(4096):  # the rest of the reply, then the end the stopped server sent
+            pass
+    assert not _port_busy(port)
+    assert _bind_without_reuse(port) is not None, "precondition: the port should be held by TIME_WAIT"
+    second = _start_dashboard(url, port)  # fails with "cannot listen on ... (Address already in use)" if refused
+    _stop(second)
+
+
+def test_a_port_something_listens_on_is_one_line_and_exit_2(tmp_path):
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=1, n_pruned=0, n_fail=0)
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # even a server that allows reuse holds it
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "tuner.cli", "dashboard", "--storage", url, "--port", str(port)],
+                              env=user_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"tuner: error: cannot listen on 127.0.0.1:{port} (Address already in use); "
+                                        "choose another --port"], done.stderr

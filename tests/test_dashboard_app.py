@@ -282,3 +282,27 @@ def test_study_page_warns_when_no_trial_beats_the_baseline_and_marks_those_that_
                             "for this painting `tuner preview --style PAINTING --content PHOTO -o out.png` "
                             "may serve you better"]
         assert table["beats_baseline"].tolist() == [False] * 3
+
+
+def test_a_study_searched_with_its_own_artifact_folder_shows_its_pictures(monkeypatch, tmp_path):
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=2, n_pruned=0, n_fail=0,
+                     artifacts=tmp_path / "elsewhere")
+    at = _open(url, monkeypatch)
+    assert len(at.image) == 1 and "no painting" not in [c.value for c in at.caption], "the painting's thumbnail"
+    _go(at, "gallery")
+    assert not at.warning and "no image" not in " ".join(c.value for c in at.caption)
+    assert len(at.image) >= 4, "photo, painting and the trials' results"
+
+
+def test_pictures_that_cannot_be_found_are_explained_in_one_line(monkeypatch, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=2, n_pruned=0, n_fail=0, artifacts=elsewhere)
+    elsewhere.rename(tmp_path / "moved")
+    hint = (f"pictures not found in {elsewhere} (recorded by the study) or {tmp_path / 'artifacts'} "
+            "(beside the database); start the dashboard with --artifacts DIR")
+    at = _open(url, monkeypatch)
+    captions = [c.value for c in at.caption]
+    assert "no painting" in captions and hint in captions, captions
+    for page in ("study", "gallery", "trial"):
+        _go(at, page)
+        assert [w.value for w in at.warning] == [hint], page

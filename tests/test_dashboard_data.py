@@ -425,3 +425,49 @@ def test_gallery_rows_carry_the_baseline_as_a_comparable_result(study):
         assert row["results"][data.BASELINE] == ids[row["photo"]]
         assert row["results"][first] is not None
     assert all(r["baseline_artifact"] is None for r in pictures.gallery_rows(rec, df, [first]))
+
+
+# --------------------------------------------------------------------------- the study's artifact folder
+def test_a_study_with_its_own_artifact_folder_shows_its_pictures_without_being_told_where(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    url = make_study(f"sqlite:///{tmp_path}/db/studies.db", n_complete=2, n_pruned=0, n_fail=0, artifacts=elsewhere)
+    study = load_study(open_storage(url), "fixture")
+    info = data.study_info(study)
+    assert info.record.artifact_folder == str(elsewhere.resolve())
+    cfg = data.parse_settings(["--storage", url], {})  # no --artifacts
+    mine = cfg.for_study(info.record)
+    assert mine.artifacts == str(elsewhere.resolve()) and data.missing_pictures(cfg, info.record) is None
+    df = data.trials_frame(study.get_trials(deepcopy=False))
+    rows = pictures.gallery_rows(info.record, df, [int(n) for n in df["number"]])
+    ids = [r["painting_artifact"] for r in rows] + [r["photo_artifact"] for r in rows]
+    ids += [i for r in rows for i in r["results"].values()]
+    assert len(ids) == 8 and all(read_artifact(url, i, mine.artifacts)[:4] == b"\x89PNG" for i in ids)
+    row = data.studies_frame(open_storage(url)).iloc[0]
+    assert cfg.study_artifacts(row["artifact_folder"]) == mine.artifacts  # the studies page's thumbnails
+
+
+def test_pictures_not_found_are_explained_in_one_line(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=1, n_pruned=0, n_fail=0, artifacts=elsewhere)
+    record = data.study_info(load_study(open_storage(url), "fixture")).record
+    elsewhere.rename(tmp_path / "moved")
+    cfg = data.parse_settings(["--storage", url], {})
+    assert data.missing_pictures(cfg, record) == (
+        f"pictures not found in {elsewhere.resolve()} (recorded by the study) or {tmp_path / 'artifacts'} "
+        "(beside the database); start the dashboard with --artifacts DIR")
+    assert data.missing_pictures(data.Settings(url, str(tmp_path / "moved")), record) is None
+
+
+def test_a_study_made_before_the_folder_was_recorded_reads_beside_the_database(tmp_path):
+    from tuner.reader import STUDY_ATTR, artifact_dir
+    from tuner.records import StudyRecord
+
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=1, n_pruned=0, n_fail=0)
+    study = load_study(open_storage(url), "fixture")
+    old = {k: v for k, v in study.user_attrs[STUDY_ATTR].items() if k != "artifact_folder"}
+    study.set_user_attr(STUDY_ATTR, old)
+    record = StudyRecord.from_user_attrs(study.user_attrs)
+    assert record.artifact_folder is None
+    cfg = data.parse_settings(["--storage", url], {})
+    assert cfg.for_study(record).artifacts is None and data.missing_pictures(cfg, record) is None
+    assert artifact_dir(url, None, record.artifact_folder) == tmp_path / "artifacts"

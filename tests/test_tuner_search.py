@@ -100,8 +100,24 @@ def test_a_short_study_stores_everything_the_contract_promises(done):
         img = reader.read_image_artifact(_url(done), ids["p0"])
         assert img.shape == (32, 32, 3)
         assert reader.read_image_artifact(_url(done), ids["sheet"]).shape[1] > 64
-    # No half-written files are left in the artifact folder.
+    # No half-written files are left in the artifact folder, which the study records.
     assert not list((done / "studies" / "artifacts").glob("*.tmp"))
+    assert rec["artifact_folder"] == str((done / "studies" / "artifacts").resolve())
+
+
+def test_a_study_searched_with_its_own_artifact_folder_is_read_without_naming_it(tmp_path, monkeypatch):
+    """``tuner search --artifacts DIR`` records DIR (absolute); readers given no --artifacts use it."""
+    _files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(_args(tmp_path, 1, *GATYS, "--no-early-stop", "--artifacts", "elsewhere")) == 0
+    assert not (tmp_path / "studies" / "artifacts").exists()
+    rec = reader.read_record(_study(tmp_path))
+    assert rec.artifact_folder == str(tmp_path / "elsewhere")
+    monkeypatch.chdir("/")  # a relative folder would now point elsewhere
+    resolved = reader.resolve("painting", _url(tmp_path))
+    assert resolved.artifacts == tmp_path / "elsewhere"
+    assert reader.read_artifact(_url(tmp_path), rec.style_artifact, resolved.artifacts) == (
+        tmp_path / "painting.png").read_bytes()
 
 
 def test_resolve_and_best_agree_with_the_default_rule(done, capsys):

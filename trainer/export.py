@@ -31,13 +31,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from nst.errors import StyletuneError
+from nst.files import staged_dir, write_atomic
 from trainer.runs import RunFolder, write_json
 
 FORMATS = ("savedmodel", "tflite", "web")
@@ -110,15 +110,6 @@ def verification_picture(run: RunFolder, factor: int, side: int) -> tuple[str, n
     return name, img[:h, :w]
 
 
-def _move_into_place(tmp: Path, target: Path) -> None:
-    if target.exists():
-        if target.is_dir():
-            shutil.rmtree(target)
-        else:
-            target.unlink()
-    os.replace(tmp, target)
-
-
 def export(run: RunFolder, model, arch: str, fmt: str, output: str | os.PathLike[str] | None = None,
            *, test_side: int = 256, info: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the export, verify it against ``model``, and return the verification record."""
@@ -131,37 +122,38 @@ def export(run: RunFolder, model, arch: str, fmt: str, output: str | os.PathLike
     if fmt == "web":
         return export_web(run, model, arch, output, test_side=test_side, info=info)
     target = Path(output) if output else run.export_dir / ("saved_model" if fmt == "savedmodel" else "model.tflite")
+    if fmt == "tflite" and target.is_dir():
+        raise ExportError(f"{target} is a folder; the tflite export is one file, give -o a file name")
     target.parent.mkdir(parents=True, exist_ok=True)
     name, image = verification_picture(run, size_factor(arch), test_side)
     expected = model(image[None], training=False)[0].numpy()
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        if fmt == "tflite":
-            data = to_tflite(model)
-            got = run_tflite(data, image)
-            (tmp / "model.tflite").write_bytes(data)
-            written = tmp / "model.tflite"
-        else:
+    if fmt == "tflite":
+        data = to_tflite(model)
+        diff = _check(fmt, run_tflite(data, image), expected)
+        write_atomic(target, data)
+    else:
+        with staged_dir(target) as tmp:  # the old export stays in place until the new one is checked
             module = tf.Module()
             module.serve = _serving_fn(model)
             module.model = model
-            tf.saved_model.save(module, str(tmp / "saved_model"), signatures={"serving_default": module.serve})
-            loaded = tf.saved_model.load(str(tmp / "saved_model"))
+            tf.saved_model.save(module, str(tmp), signatures={"serving_default": module.serve})
+            loaded = tf.saved_model.load(str(tmp))
             got = loaded.signatures["serving_default"](image=tf.constant(image[None]))
-            got = next(iter(got.values()))[0].numpy()
-            written = tmp / "saved_model"
-        diff = float(np.max(np.abs(got - expected)))
-        if not diff <= TOLERANCE:
-            raise ExportError(f"the {fmt} export differs from the network by {diff:.4g} (allowed {TOLERANCE}); "
-                              "nothing was written")
-        _move_into_place(written, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            diff = _check(fmt, next(iter(got.values()))[0].numpy(), expected)
     record = {"format": fmt, "path": str(target), "bytes": _size(target), "test_photo": name,
               "test_shape": list(image.shape), "max_abs_diff": diff, "tolerance": TOLERANCE}
     _record(run, fmt, record)
     return record
+
+
+def _check(fmt: str, got: np.ndarray, expected: np.ndarray) -> float:
+    """The largest difference between the export's output and the network's; an error above :data:`TOLERANCE`."""
+    diff = float(np.max(np.abs(got - expected)))
+    if not diff <= TOLERANCE:
+        raise ExportError(f"the {fmt} export differs from the network by {diff:.4g} (allowed {TOLERANCE}); "
+                          "nothing was written")
+    return diff
 
 
 def _size(target: Path) -> int:
@@ -273,8 +265,7 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
         },
     }
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with staged_dir(target) as tmp:
         for f in PAGE_FILES:
             shutil.copyfile(WEB_SOURCE / f, tmp / f)
         (tmp / "ort").mkdir()
@@ -295,10 +286,6 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
             f"trained.onnx: the styletune run {run.name}.\n", encoding="utf-8")
         shutil.copyfile(painting, tmp / manifest["painting"])
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        tmp.chmod(0o755)  # mkdtemp makes it private; a web server run by another user must read it
-        _move_into_place(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     record = {"format": "web", "path": str(target), "bytes": _size(target), "test_photo": name,
               "test_shape": list(image.shape), "max_abs_diff": diff, "tolerance": TOLERANCE,
               "runtime": f"onnxruntime-web {manifest['runtime']['version']}"}

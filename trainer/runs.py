@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nst.errors import StyletuneError
-from nst.files import atomic_writer
+from nst.files import atomic_writer, staged_dir
 
 if TYPE_CHECKING:
     from nst.config import StyleConfig
@@ -272,31 +272,26 @@ def _network_summary(arch: str, width: float, size: int, photo_skip: bool) -> di
 
 def create_run(run: RunFolder, settings: Settings, config: StyleConfig, *, style_bytes: bytes, style_suffix: str,
                source: dict[str, Any], photos: Mapping[str, np.ndarray], scan, command: str = "") -> dict[str, Any]:
-    """Write a new run folder, all or nothing: it is assembled under a temporary name and renamed."""
-    import shutil
-    import tempfile
-
+    """Write a new run folder, all or nothing: it is assembled under a hidden name and renamed (``nst.files.staged_dir``)."""
     from nst.images import save_image
 
+    exists = RunError(f"{run.path} already exists; resume it with `trainer fit --name {run.name}` or choose another name")
     if run.path.exists():
-        raise RunError(f"{run.path} already exists; resume it with `trainer fit --name {run.name}` or choose another name")
-    run.path.parent.mkdir(parents=True, exist_ok=True)
-    staging = RunFolder(tempfile.mkdtemp(prefix=f".{run.name}.", dir=run.path.parent))
+        raise exists
     digest = hashlib.sha256(style_bytes).hexdigest()
     style_name = f"style{style_suffix.lower() or '.png'}"
     try:
-        write_atomic(staging.path / style_name, style_bytes)
-        for name, img in photos.items():
-            save_image(staging.photos / f"{name}.png", img)
-        write_json(staging.path / "data_files.json",
-                   {"root": scan.root, "files": scan.files, "needs_pillow": scan.needs_pillow})
-        info = _describe(run, settings, config, source, scan, sorted(photos), style_name, digest, command)
-        staging.write_info(info)
-        staging.path.chmod(0o755)
-        staging.path.rename(run.path)
-    except BaseException:
-        shutil.rmtree(staging.path, ignore_errors=True)
-        raise
+        with staged_dir(run.path, replace=False) as folder:
+            staging = RunFolder(folder)
+            write_atomic(staging.path / style_name, style_bytes)
+            for name, img in photos.items():
+                save_image(staging.photos / f"{name}.png", img)
+            write_json(staging.path / "data_files.json",
+                       {"root": scan.root, "files": scan.files, "needs_pillow": scan.needs_pillow})
+            info = _describe(run, settings, config, source, scan, sorted(photos), style_name, digest, command)
+            staging.write_info(info)
+    except FileExistsError:  # another process created the run meanwhile; it is left as it is
+        raise exists from None
     return info
 
 

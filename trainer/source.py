@@ -32,11 +32,11 @@ def resolve_source(*, from_study: str | None, storage: str, artifacts: str | Non
 
         resolved = reader.resolve(from_study, storage, artifacts)
         rec = resolved.record
-        style_bytes = reader.read_artifact(storage, rec.style_artifact, artifacts)
+        style_bytes = reader.read_artifact(storage, rec.style_artifact, resolved.artifacts)
         photos = {}
         for name, artifact in rec.content_artifacts.items():
             reader.check_name(name, "test photo name")
-            photos[name] = reader.read_image_artifact(storage, artifact, artifacts)
+            photos[name] = reader.read_image_artifact(storage, artifact, resolved.artifacts)
         study = reader.load_study(reader.open_storage(storage), resolved.study_name)
         gatys = reader.trial_record(study, resolved.trial_number).scores
         source = {"kind": "study", "spec": from_study, "study": resolved.study_name,

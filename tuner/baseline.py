@@ -162,9 +162,10 @@ def compute_baseline(record: dict[str, Any], url: str, artifacts: str | None = N
         raise BaselineUnavailable(f"the study was judged by {judge.get('name', '?')} v{judge.get('version', '?')}, "
                                   "which this styletune cannot rebuild; a baseline scored by another judge would "
                                   "not be comparable with its trials") from None
+    folder = artifact_dir(url, artifacts, record.get("artifact_folder"))
     names = list(record["content_names"])
-    photos = np.stack([read_image_artifact(url, record["content_artifacts"][n], artifacts) for n in names])
-    painting = _painting_from_bytes(read_artifact(url, record["style_artifact"], artifacts),
+    photos = np.stack([read_image_artifact(url, record["content_artifacts"][n], folder) for n in names])
+    painting = _painting_from_bytes(read_artifact(url, record["style_artifact"], folder),
                                     record.get("style_file") or "painting.png")
     try:
         vector = arbitrary.style_vector(painting)
@@ -232,7 +233,7 @@ def ensure_baseline(study, url: str, artifacts: str | None = None) -> Baseline:
             return existing
         record = study_record(study)
         baseline, results, sheet = compute_baseline(record, url, artifacts)
-        store = atomic_store(artifact_dir(url, artifacts))
+        store = atomic_store(artifact_dir(url, artifacts, record.get("artifact_folder")))
         ids = {name: upload_bytes(store, study, png_bytes(img), f"baseline-{name}.png", "image/png")
                for name, img in zip(record["content_names"], results, strict=True)}
         ids["sheet"] = upload_bytes(store, study, png_bytes(sheet), "baseline-sheet.png", "image/png")

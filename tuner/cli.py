@@ -155,6 +155,11 @@ def _dashboard(args: argparse.Namespace) -> int:
     if db is None and not args.artifacts:
         print("tuner dashboard: note: without --artifacts DIR the images of a non-SQLite storage cannot be shown")
     with socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET) as probe:
+        # Bind as the server will (tornado sets SO_REUSEADDR): refused only while something
+        # listens there, not for the minute a stopped dashboard's connections linger in TIME_WAIT.
+        # On Windows the flag would let two servers share a port, so neither sets it there.
+        if os.name != "nt":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((args.host, args.port))
         except OSError as exc:

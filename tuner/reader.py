@@ -67,20 +67,39 @@ def safe_name(text: str, fallback: str = "study") -> str:
     return name.lstrip("._-")[:100] or fallback
 
 
-def artifact_dir(url: str, override: str | os.PathLike[str] | None = None) -> Path:
-    """Where artifacts of the studies in ``url`` are kept (see module docstring); ``url`` is checked first."""
+def artifact_dir(url: str, override: str | os.PathLike[str] | None = None, recorded: str | None = None) -> Path:
+    """Where the artifacts of a study in ``url`` are read and written; ``url`` is checked first.
+
+    ``override`` (``--artifacts``) if given; else ``recorded``, the folder the study was made
+    with (:attr:`StudyRecord.artifact_folder`), while it exists; else ``artifacts/`` beside
+    the SQLite file (so a study moved together with its database is still found).
+    """
     check_url(url)
     if override:
         return Path(override)
+    if recorded and Path(recorded).is_dir():
+        return Path(recorded)
     db = sqlite_path(url)
     if db is None:
         raise StorageError(f"{url}: not a SQLite file, so give --artifacts DIR for the images")
     return db.parent / "artifacts"
 
 
+def artifact_places(url: str, override: str | os.PathLike[str] | None = None,
+                    recorded: str | None = None) -> list[tuple[Path, str]]:
+    """Every folder :func:`artifact_dir` considers for a study, with where it comes from, for messages."""
+    if override:
+        return [(Path(override), "--artifacts")]
+    places = [(Path(recorded), "recorded by the study")] if recorded else []
+    db = sqlite_path(url)
+    if db is not None:
+        places.append((db.parent / "artifacts", "beside the database"))
+    return places
+
+
 @dataclass(frozen=True)
 class Resolved:
-    """A trial picked for training: its config, and the study's painting."""
+    """A trial picked for training: its config, the study's painting, and the folder its artifacts are read from."""
 
     study_name: str
     trial_number: int
@@ -88,6 +107,7 @@ class Resolved:
     style_image: np.ndarray
     style_sha256: str
     record: StudyRecord
+    artifacts: Path
 
 
 def study_record(study) -> dict[str, Any]:
@@ -245,7 +265,8 @@ def resolve(spec: str, url: str = DEFAULT_STORAGE, artifacts: str | os.PathLike[
     config = trial_config(study, number)
     if rec.style_artifact is None:
         raise StorageError(f"study {name!r} has no stored painting; its record is incomplete")
-    data = read_artifact(url, rec.style_artifact, artifacts)
+    folder = artifact_dir(url, artifacts, rec.artifact_folder)
+    data = read_artifact(url, rec.style_artifact, folder)
     digest = hashlib.sha256(data).hexdigest()
     if digest != rec.style_sha256:
         raise StorageError(f"the stored painting of {name!r} does not match its recorded hash; the artifact store was altered")
@@ -253,4 +274,4 @@ def resolve(spec: str, url: str = DEFAULT_STORAGE, artifacts: str | os.PathLike[
 
     with Image.open(io.BytesIO(data)) as im:
         style = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return Resolved(name, number, config, style, digest, rec)
+    return Resolved(name, number, config, style, digest, rec, folder)

@@ -93,7 +93,10 @@ class StudyRecord:
     ``seed``; ``view_size``: the long side, in pixels, at which a network-proxy study's
     trials also paint the test photos (``content_view_artifacts``), the size people look at
     (None: only the proxy size, as in a Gatys-proxy study or one made before view sizes).
-    Keys this version does not know are kept in ``extra`` and written back.
+    ``artifact_folder``: the absolute path of the artifact folder the study was
+    made with (None for studies made before it was recorded), where readers look when no
+    ``--artifacts`` is given. Keys this version does not know are kept in ``extra`` and
+    written back.
     """
 
     style_name: str = ""
@@ -116,6 +119,7 @@ class StudyRecord:
     proxy: dict[str, Any] = field(default_factory=lambda: {"kind": "gatys"})
     view_size: int | None = None
     content_view_artifacts: dict[str, str] = field(default_factory=dict)
+    artifact_folder: str | None = None
     version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -144,6 +148,7 @@ class StudyRecord:
             view_size=_int(raw.get("view_size")),
             content_view_artifacts={k: v for k, v in _dict(raw.get("content_view_artifacts")).items()
                                     if isinstance(v, str)},
+            artifact_folder=_str(raw.get("artifact_folder")),
             extra={k: v for k, v in raw.items() if k not in known},
         )
 

@@ -108,7 +108,8 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     ok, why = judge_available(spec)
     if not ok:
         raise StyletuneError(f"the judge needs {spec.network}, whose weights are missing ({why})")
-    store = atomic_store(artifact_dir(options.storage, options.artifacts))
+    artifact_folder = artifact_dir(options.storage, options.artifacts)
+    store = atomic_store(artifact_folder)
     single = options.tradeoff is not None
     if options.sampler == "random":
         sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=options.seed)
@@ -126,7 +127,8 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     wanted = make_record(style_path=Path(options.style), style_sha256=hashlib.sha256(style_bytes).hexdigest(),
                          photos=photos, proxy_size=options.size, steps=options.steps, judge=spec.to_dict(),
                          tradeoff=options.tradeoff, networks=networks, skipped=skipped, space={},
-                         seed=options.seed, proxy={"kind": kind, "lr": PROXY_LR, "blend": True} if kind == "network" else {"kind": kind})
+                         seed=options.seed, proxy={"kind": kind, "lr": PROXY_LR, "blend": True} if kind == "network" else {"kind": kind},
+                         artifact_folder=artifact_folder)
     wanted["early_stop"] = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8} if single
                             else ParetoStopRule().to_dict()) if options.prune else None
     view_size = options.view_size if kind == "network" and options.view_size else None

@@ -80,7 +80,7 @@ def content_paths(specs: list[str] | None, count: int) -> dict[str, Path]:
 def make_record(*, style_path: Path, style_sha256: str, photos: list[Photo], proxy_size: int, steps: int,
                 judge: dict[str, Any], tradeoff: float | None, networks: tuple[str, ...],
                 skipped: dict[str, str], space: dict[str, Any], seed: int | None,
-                proxy: dict[str, Any] | None = None) -> dict[str, Any]:
+                proxy: dict[str, Any] | None = None, artifact_folder: Path | None = None) -> dict[str, Any]:
     """The ``styletune`` study record before artifacts are attached (see :mod:`tuner.reader`)."""
     import nst
 
@@ -103,6 +103,7 @@ def make_record(*, style_path: Path, style_sha256: str, photos: list[Photo], pro
         "space": space,
         "seed": seed,
         "proxy": dict(proxy or {"kind": "gatys"}),
+        "artifact_folder": str(artifact_folder.resolve()) if artifact_folder is not None else None,
         "styletune_version": nst.__version__,
     }
 

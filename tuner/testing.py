@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -102,6 +103,7 @@ def make_study(
     style_weight_range: tuple[float, float] = (1e-4, 1.0),
     judge: dict | None = None,
     baseline: bool = False,
+    artifacts: str | os.PathLike[str] | None = None,
 ) -> str:
     """Create (or extend) study ``name`` in ``url`` following the tuner.records contract; return the URL.
 
@@ -112,6 +114,8 @@ def make_study(
     rebuild; pass ``JudgeSpec.for_network("tiny").to_dict()`` for one it can).
     ``baseline`` stores an off-the-shelf baseline: the real arbitrary network's pictures
     (:mod:`nst.arbitrary`, about a second) scored by the fixture's pixel judge.
+    ``artifacts`` is the artifact folder (``tuner search --artifacts``; default beside the
+    SQLite file); like ``tuner search``, the study records it.
     """
     import optuna
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -124,7 +128,7 @@ def make_study(
     painting = synthetic_painting(64, seed=seed + 1) if painting is None else painting
     photos = photos or {f"photo{i}": synthetic_photo(48, seed=seed + i) for i in range(2)}
     storage = open_storage(url, create=True)
-    adir = artifact_dir(url)
+    adir = artifact_dir(url, artifacts)
     adir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(adir))
     study = optuna.create_study(study_name=name, storage=storage, directions=["minimize", "minimize"],
@@ -144,7 +148,7 @@ def make_study(
             "style_artifact": style_id, "content_names": names, "content_artifacts": content_ids,
             "proxy_size": int(max(next(iter(photos.values())).shape[:2])), "steps": steps,
             "judge": judge or {"name": "fixture-pixels", "version": 1}, "objectives": ["style", "content"],
-            "tradeoff": None, "style_file": "painting.png",
+            "tradeoff": None, "style_file": "painting.png", "artifact_folder": str(adir.resolve()),
         }
         study.set_user_attr(STUDY_ATTR, record)
     if baseline and study.user_attrs.get("baseline") is None:

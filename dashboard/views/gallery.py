@@ -13,6 +13,7 @@ name = ui.current_study(cfg)
 if name is None:
     st.stop()
 df, info = ui.study_tables(cfg.storage, name)
+cfg = ui.study_settings(cfg, info)  # the study's own artifact folder, or one line saying why its pictures are missing
 rec = info.record
 st.title(f"Gallery: {name}")
 done = df[df["state"] == "COMPLETE"]

@@ -7,7 +7,7 @@ import json
 import streamlit as st
 
 from dashboard import figures, training, ui
-from tuner.reader import StorageError, load_study, trial_record
+from tuner.reader import StorageError, load_study, read_record, trial_record
 
 cfg = ui.settings()
 st.title("Training runs")
@@ -77,7 +77,7 @@ def run_view(folder) -> None:
         st.caption(run.note)
     else:
         st.caption("The judge scores appear when training finishes.")
-    gatys = _gatys_results(src)
+    gatys, artifacts = _gatys_results(src)
     photos = sorted(set(run.results) | set(gatys))
     if not photos:
         st.caption("No final results yet.")
@@ -87,7 +87,7 @@ def run_view(folder) -> None:
             if photo in run.photos:
                 st.image(str(run.photos[photo]), caption=f"{photo}: photo", width="stretch")
         with left:
-            raw = ui.artifact(cfg.storage, cfg.artifacts, gatys.get(photo))
+            raw = ui.artifact(cfg.storage, artifacts, gatys.get(photo))
             if raw:
                 st.image(raw, caption=f"trial {src['trial']} (its proxy, proxy size)", width="stretch")
             else:
@@ -105,14 +105,16 @@ def run_view(folder) -> None:
             st.code(json.dumps(run.config, indent=2), language="json")
 
 
-def _gatys_results(src: dict) -> dict[str, str]:
-    """The source trial's per-photo artifacts, if that study lives in the storage we read."""
+def _gatys_results(src: dict) -> tuple[dict[str, str], str | None]:
+    """The source trial's per-photo artifacts, if that study lives in the storage we read, and their folder."""
     if src["study"] is None or src["trial"] is None:
-        return {}
+        return {}, cfg.artifacts
     try:
-        return trial_record(load_study(ui.storage(cfg.storage), str(src["study"])), src["trial"]).photo_artifacts
+        study = load_study(ui.storage(cfg.storage), str(src["study"]))
+        folder = cfg.study_artifacts(read_record(study).artifact_folder)
+        return trial_record(study, src["trial"]).photo_artifacts, folder
     except StorageError:
-        return {}
+        return {}, cfg.artifacts
 
 
 run_view(runs_dir / run_name)

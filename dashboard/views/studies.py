@@ -28,7 +28,8 @@ def overview() -> None:
         with st.container(border=True, key=f"study-card-{row.Index}"):
             thumb, body, scores, actions = st.columns([1, 3, 2, 1.2], vertical_alignment="center")
             with thumb:
-                uri = ui.thumbnail_uri(cfg.storage, cfg.artifacts, row.painting_artifact, 200)
+                recorded = row.artifact_folder if isinstance(row.artifact_folder, str) else None
+                uri = ui.thumbnail_uri(cfg.storage, cfg.study_artifacts(recorded), row.painting_artifact, 200)
                 if uri:
                     st.image(uri, width=110)
                 else:
@@ -46,6 +47,8 @@ def overview() -> None:
                 )
                 if not row.tuner_study:
                     st.caption("not made by `tuner search` (no styletune record): counts only")
+                elif not uri and isinstance(row.painting_artifact, str):
+                    st.caption(ui.missing_pictures(cfg, ui.study_tables(cfg.storage, row.study)[1].record) or "")
             with scores:
                 st.markdown(f"best style **{ui.fmt_score(row.best_style)}** · best content **{ui.fmt_score(row.best_content)}**")
                 st.markdown(f"best noise **{ui.fmt_score(row.best_noise)}**")

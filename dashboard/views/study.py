@@ -15,6 +15,7 @@ name = ui.current_study(cfg)
 if name is None:
     st.stop()
 df, info = ui.study_tables(cfg.storage, name)
+cfg = ui.study_settings(cfg, info)  # the study's own artifact folder, or one line saying why its pictures are missing
 rec = info.record
 base, why = ui.baseline(cfg, name, info)
 if base is not None and info.baseline is None:  # computed just now: the default pick may now prefer trials that beat it

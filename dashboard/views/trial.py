@@ -15,6 +15,7 @@ name = ui.current_study(cfg)
 if name is None:
     st.stop()
 df, info = ui.study_tables(cfg.storage, name)
+cfg = ui.study_settings(cfg, info)  # the study's own artifact folder, or one line saying why its pictures are missing
 if df.empty:
     st.info(f"Study {name} has no trials yet.")
     st.stop()
