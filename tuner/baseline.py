@@ -200,8 +200,9 @@ def _view_baseline(record: dict[str, Any], url: str, artifacts: str | None, stor
     names = [n for n in record["content_names"] if n in views]
     if not names:
         return {}
-    photos = [read_image_artifact(url, views[n], artifacts) for n in names]
-    painting = _painting_from_bytes(read_artifact(url, record["style_artifact"], artifacts),
+    folder = artifact_dir(url, artifacts, record.get("artifact_folder"))
+    photos = [read_image_artifact(url, views[n], folder) for n in names]
+    painting = _painting_from_bytes(read_artifact(url, record["style_artifact"], folder),
                                     record.get("style_file") or "painting.png")
     vector = arbitrary.style_vector(painting)
     results = [arbitrary.stylize(p, vector) for p in photos]
