@@ -83,3 +83,11 @@ def test_front_is_optunas_and_leaves_out_trials_over_the_noise_limit(directions)
         study.tell(trial, [style, content] if directions == 2 else style + content)
     front = [r.number for r in pareto_front(study)]
     assert front == ([1, 2] if directions == 2 else [1]), "by style + content, then number"
+
+
+def test_proxy_seconds_is_written_under_its_name_and_read_from_older_studies():
+    assert TrialRecord(number=0, state="COMPLETE", proxy_seconds=2.5).to_user_attrs() == {"proxy_seconds": 2.5}
+    old = TrialRecord.from_trial(_trial({"gatys_seconds": 3.25, "seconds": 4.0}))
+    assert old.proxy_seconds == 3.25 and old.seconds == 4.0, "studies made before the rename keep their proxy time"
+    both = TrialRecord.from_trial(_trial({"gatys_seconds": 3.25, "proxy_seconds": 1.5}))
+    assert both.proxy_seconds == 1.5

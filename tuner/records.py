@@ -32,7 +32,8 @@ ARTIFACTS_ATTR = "artifacts"
 FEASIBLE_ATTR = "feasible"
 CHECKPOINTS_ATTR = "checkpoints"
 SECONDS_ATTR = "seconds"
-GATYS_SECONDS_ATTR = "gatys_seconds"
+PROXY_SECONDS_ATTR = "proxy_seconds"  #: the proxy run's own time (network or Gatys), within ``seconds``
+_OLD_PROXY_SECONDS = "gatys_seconds"  #: its name in studies made before the network proxy existed
 ITERATIONS_ATTR = "iterations"
 STOP_REASON_ATTR = "stop_reason"
 PER_PHOTO_ATTR = "per_photo"
@@ -69,6 +70,10 @@ def _dict(data: Any) -> dict[str, Any]:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if finite(value) else None
 
 
 def _int(value: Any) -> int | None:
@@ -180,8 +185,8 @@ class TrialRecord:
     display: ``feasible`` (the noise is within the judge's limit; the noise is also an
     Optuna constraint, so ``study.best_trials`` leaves such trials out), ``checkpoints``
     (``{step: [style, content, noise]}`` judged mid-run, compared by the early-stop
-    rule), ``seconds``, ``gatys_seconds``, ``iterations``, ``stop_reason``,
-    ``per_photo``, ``score_parts``, ``worker_pid`` and ``recipe`` (the seeded trials); a
+    rule), ``seconds``, ``proxy_seconds`` (``gatys_seconds`` in older studies),
+    ``iterations``, ``stop_reason``, ``per_photo``, ``score_parts``, ``worker_pid`` and ``recipe`` (the seeded trials); a
     stopped (PRUNED) trial ``pruned_at`` and ``prune_reason``; a FAIL trial ``fail_reason``.
     ``number``, ``state``, ``params`` and ``values`` are Optuna's own, read along.
     """
@@ -197,7 +202,7 @@ class TrialRecord:
     feasible: bool = True
     checkpoints: dict[str, tuple[float, ...]] = field(default_factory=dict)
     seconds: float | None = None
-    gatys_seconds: float | None = None
+    proxy_seconds: float | None = None
     iterations: int | None = None
     stop_reason: str | None = None
     per_photo: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -223,8 +228,8 @@ class TrialRecord:
             feasible=a.get(FEASIBLE_ATTR, True) is not False,
             checkpoints={str(k): tuple(float(x) for x in v) for k, v in _dict(cps).items()
                          if isinstance(v, list | tuple) and all(finite(x) for x in v)},
-            seconds=float(a[SECONDS_ATTR]) if finite(a.get(SECONDS_ATTR)) else None,
-            gatys_seconds=float(a[GATYS_SECONDS_ATTR]) if finite(a.get(GATYS_SECONDS_ATTR)) else None,
+            seconds=_float(a.get(SECONDS_ATTR)),
+            proxy_seconds=_float(a.get(PROXY_SECONDS_ATTR, a.get(_OLD_PROXY_SECONDS))),
             iterations=_int(a.get(ITERATIONS_ATTR)), stop_reason=_str(a.get(STOP_REASON_ATTR)),
             per_photo={str(k): _floats(v) for k, v in _dict(a.get(PER_PHOTO_ATTR)).items()},
             score_parts=_floats(a.get(SCORE_PARTS_ATTR)), recipe=_str(a.get(RECIPE_ATTR)),
