@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 # -- study user attributes
 STUDY_ATTR = "styletune"  #: the StudyRecord, a JSON object
 CHOSEN_ATTR = "chosen_trial"  #: the trial number a person picked; absent until someone picks
+BASELINE_ATTR = "baseline"  #: the :class:`Baseline`, a JSON object; absent until first asked for
 
 # -- trial user attributes (each also a TrialRecord field)
 CONFIG_ATTR = "style_config"
@@ -306,3 +307,64 @@ def pareto_front(study) -> list[TrialRecord]:
     """
     front = [r for r in trial_records(study.best_trials) if r.scored and r.feasible]
     return sorted(front, key=lambda r: (r.total, r.number))
+
+
+# -- the study's baseline
+BASELINE_VERSION = 1
+BASELINE_MODEL = "magenta-arbitrary"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Magenta's arbitrary stylisation (Ghiasi et al. 2017) on a study's test photos, scored by the study's judge.
+
+    It needs no training and no search, so it is the reference a study has to beat: a
+    trial whose style and content scores are both lower (0 = ideal) is better than the
+    off-the-shelf model for this painting by the judge's measure. Stored once per study
+    as the user attribute ``baseline`` (:meth:`to_dict`); its pictures are study artifacts.
+    """
+
+    scores: dict[str, float]  # {"style", "content", "noise"}: means over the test photos
+    per_photo: dict[str, dict[str, float]]
+    artifacts: dict[str, str]  # {"<content name>": id, "sheet": id}: PNGs at the proxy size
+    feasible: bool  # noise within the judge's limit, as for a trial
+    side: int  # long side at which the transformer painted (the photos are resized to it and back)
+    seconds: float
+    model: str = BASELINE_MODEL
+    version: int = BASELINE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Baseline | None:
+        """The record, or None when it is absent, malformed or from another version (then it is recomputed)."""
+        if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
+            return None
+        names = {f.name for f in fields(cls)}
+        try:
+            record = cls(**{k: v for k, v in data.items() if k in names})
+            scores = {k: float(record.scores[k]) for k in ("style", "content", "noise")}
+        except (TypeError, KeyError, ValueError):
+            return None
+        return cls(**{**record.to_dict(), "scores": scores})
+
+    def beaten_by(self, scores: Any, tradeoff: float | None = None) -> bool:
+        """Whether a trial's judge scores beat this baseline.
+
+        Two objectives: lower on both style and content (Pareto dominance, so neither score
+        was bought with the other). One objective (``--tradeoff t``): a lower style + t * content.
+        """
+        try:
+            s, c = float(scores["style"]), float(scores["content"])
+        except (TypeError, KeyError, ValueError):
+            return False
+        bs, bc = self.scores["style"], self.scores["content"]
+        if tradeoff is not None:
+            return s + tradeoff * c < bs + tradeoff * bc
+        return s <= bs and c <= bc and (s < bs or c < bc)
+
+
+def read_baseline(user_attrs: Mapping[str, Any]) -> Baseline | None:
+    """The study's stored baseline, from its user attributes; None if it has none yet."""
+    return Baseline.from_dict(user_attrs.get(BASELINE_ATTR))
