@@ -199,7 +199,7 @@ def load_stylizer(run_ref: str, runs_dir: str, *, step: int | None = None, memor
 
     run = RunFolder(run_path(run_ref, runs_dir))
     info = run.read_info()
-    net = info["network"]
+    net = info.network
     skip = bool(net.get("photo_skip", False))
     model = build_network(net["arch"], float(net["width"]), photo_skip=skip)
     saved, weights, _ = run.load_checkpoint(step)
@@ -208,4 +208,4 @@ def load_stylizer(run_ref: str, runs_dir: str, *, step: int | None = None, memor
         raise RunError(f"{run.path}: checkpoint does not fit a {net['arch']} network of width {net['width']}")
     model.set_weights(weights)
     stylizer = Stylizer(model, net["arch"], float(net["width"]), photo_skip=skip, memory_mb=memory_mb)
-    return stylizer, {**info, "checkpoint_step": saved}
+    return stylizer, {**info.to_dict(), "checkpoint_step": saved}
