@@ -222,7 +222,7 @@ def run_trainer(work: Path, kills: int = 10, *, seed: int = 0, steps: int | None
     try:
         saved, weights, opt = RunFolder(run).load_checkpoint()
         report.check("the final checkpoint loads", saved == steps and len(weights) > 0 and len(opt) > 0)
-        stylizer, info = load_stylizer(str(run), str(runs))
+        stylizer, _, _ = load_stylizer(str(run), str(runs))
         out = stylizer(_photo(40, seed=3))
         report.check("the trained network stylises a photo", out.shape == (40, 40, 3) and bool(np.isfinite(out).all()))
         model = load_keras(run / "model.keras")

@@ -27,8 +27,14 @@ from bench.chaos_common import (
     wait_for,
     wal_changes,
 )
+from tuner.records import FAIL_REASON_ATTR, PRUNE_REASON_ATTR, PRUNED_AT_ATTR, StudyRecord, TrialRecord, trial_records
 
 STUDY = "painting"
+
+
+def _has_record(study) -> bool:
+    """The study exists and ``tuner search`` wrote its record."""
+    return study is not None and StudyRecord.from_user_attrs(study.user_attrs) is not None
 
 
 def tuner_argv(inputs: dict[str, Path], url: str, trials: int, steps: int, proxy: str = "gatys") -> list[str]:
@@ -72,7 +78,7 @@ def tuner_phase(url: str, db: Path, tmp_before: set[str], art: Path) -> str:
     try:
         if study is None:
             return "creating the study"
-        if "styletune" not in study.user_attrs:
+        if not _has_record(study):
             return "creating the study (record not written)"
         running = [t for t in study.get_trials(deepcopy=False) if t.state.name == "RUNNING"]
         if not running:
@@ -80,11 +86,12 @@ def tuner_phase(url: str, db: Path, tmp_before: set[str], art: Path) -> str:
         t = max(running, key=lambda t: t.number)
         if new_tmp:
             return "mid-artifact-write"
-        if "artifacts" in t.user_attrs:
+        rec = TrialRecord.from_trial(t)
+        if rec.artifacts:
             return "committing a finished trial"
         if any(k.startswith("artifacts:") for k in t.system_attrs):
             return "writing artifacts"
-        if "style_config" in t.user_attrs:
+        if rec.style_config is not None:
             return "mid-trial (optimising)"
         return "starting a trial"
     finally:
@@ -105,7 +112,7 @@ def verify_study(url: str, db: Path, target: int, report: Report) -> None:
     report.check("PRAGMA integrity_check is ok", report.integrity == "ok", report.integrity)
     storage, study = _open_study(url)
     try:
-        report.check("the study exists with its record", study is not None and "styletune" in study.user_attrs)
+        report.check("the study exists with its record", _has_record(study))
         if study is None:
             return
         trials = study.get_trials(deepcopy=False)
@@ -130,7 +137,7 @@ def verify_study(url: str, db: Path, target: int, report: Report) -> None:
                 # probably what kills it (memory), so it stays failed. Counted, not hidden.
                 gave_up = len(m.system_attrs.get("retry_history", [])) >= MAX_RETRY
                 drew_nothing = not m.params and "fixed_params" not in m.system_attrs
-                reason = str(m.user_attrs.get("fail_reason", "interrupted"))
+                reason = TrialRecord.from_trial(m).fail_reason or "interrupted"
                 if m.state.name == "FAIL" and gave_up and m.number not in requeued:
                     given_up.append(root)
                 elif m.state.name == "RUNNING" or (m.state.name == "FAIL" and m.number not in requeued
@@ -159,18 +166,17 @@ def verify_study(url: str, db: Path, target: int, report: Report) -> None:
                 report.check(f"re-run {t.number} has the parameters of trial {first.number}", same,
                              f"{t.params} vs {wanted}")
         if target >= len(RECIPES):
-            recipes = Counter(t.user_attrs.get("recipe") for t in done if t.user_attrs.get("recipe"))
-            stopped = {t.user_attrs.get("recipe") for t in trials if _lineage(t) in given_up}
+            recipes = Counter(r.recipe for r in trial_records(done) if r.recipe)
+            stopped = {TrialRecord.from_trial(t).recipe for t in trials if _lineage(t) in given_up}
             report.check("each published recipe finished exactly once (or hit the retry limit)",
                          all(recipes[r] == 1 or (recipes[r] == 0 and r in stopped) for r in RECIPES)
                          and sum(recipes.values()) <= len(RECIPES), f"{dict(recipes)}, retry limit: {stopped - {None}}")
-        rec = study.user_attrs["styletune"]
-        ok_style = reader.read_artifact(url, rec["style_artifact"]) is not None
+        rec = StudyRecord.from_user_attrs(study.user_attrs)
+        ok_style = reader.read_artifact(url, rec.style_artifact) is not None
         report.check("the study's painting artifact is readable", ok_style)
-        for t in done:
-            ua = t.user_attrs
-            ids = ua.get("artifacts") or {}
-            report.check(f"trial {t.number} has scores and all its images", isinstance(ua.get("scores"), dict)
+        for t in trial_records(done):
+            ids = t.artifacts
+            report.check(f"trial {t.number} has scores and all its images", t.scored
                          and set(ids) == {"sheet", *PHOTOS}, f"artifacts {sorted(ids)}")
             for key, aid in ids.items():
                 try:
@@ -179,7 +185,8 @@ def verify_study(url: str, db: Path, target: int, report: Report) -> None:
                     report.check(f"trial {t.number} image {key} readable", good, f"shape {img.shape}")
                 except Exception as exc:  # noqa: BLE001
                     report.check(f"trial {t.number} image {key} readable", False, f"{exc.__class__.__name__}: {exc}")
-            leftovers = sorted(k for k in ("fail_reason", "pruned_at", "prune_reason") if k in ua)
+            stored = t.to_user_attrs()
+            leftovers = sorted(k for k in (FAIL_REASON_ATTR, PRUNED_AT_ATTR, PRUNE_REASON_ATTR) if k in stored)
             report.check(f"trial {t.number} carries nothing from an interrupted run", not leftovers, f"{leftovers}")
     finally:
         _dispose(storage)
@@ -209,7 +216,7 @@ def run_tuner(work: Path, kills: int = 10, *, seed: int = 0, trials: int | None 
         record = False
         if db.exists():
             storage, study = _open_study(url)
-            record = study is not None and "styletune" in study.user_attrs
+            record = _has_record(study)
             _dispose(storage)
         mode = "create" if not record and creating_kills < min(2, kills // 3) else next(modes)
         tmp_before = {n for n in listing(art) if n.startswith(".")}

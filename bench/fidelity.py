@@ -48,6 +48,7 @@ import numpy as np
 
 from bench.common import require_trials, trial_numbers
 from bench.fidelity_stats import Row, format_report, spread_along_front, summarise
+from tuner.records import StudyRecord, trial_records
 
 #: Training photos when --data is not given: the folder `make photos` writes (docs/photos.md).
 DEFAULT_DATA = "studies/photos"
@@ -57,7 +58,7 @@ FALLBACK_STEPS, FALLBACK_LR = 100, 1e-3
 SCORES = ("style", "content", "noise")
 
 
-def study_judge(record: dict[str, Any], log=print):
+def study_judge(record: StudyRecord, log=print):
     """The study's recorded judge; when this styletune's judge is a newer version, the same style network in it.
 
     Both columns are judged again here by one judge, so they stay comparable with each
@@ -67,9 +68,9 @@ def study_judge(record: dict[str, Any], log=print):
     from nst.judge import JudgeSpec
 
     try:
-        return JudgeSpec.from_dict(dict(record["judge"]))
+        return JudgeSpec.from_dict(dict(record.judge))
     except ConfigError as exc:
-        spec = JudgeSpec.for_network(record["judge"].get("network", "vgg16_hed"))
+        spec = JudgeSpec.for_network(record.judge.get("network", "vgg16_hed"))
         log(f"note: {exc}; judging both columns with version {spec.version} on {spec.network}")
         return spec
 
@@ -173,25 +174,25 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     from tuner import reader
 
     study = reader.load_study(reader.open_storage(storage), study_name)
-    record = reader.study_record(study)
-    names = list(record["content_names"])
     rec = reader.read_record(study)
+    names = list(rec.content_names)
+    steps = rec.steps or 50
     study_proxy = rec.proxy
     if study_proxy.get("kind") == "network" and proxy_init != "photo":
         raise SystemExit("--proxy-init is for Gatys studies; this study's proxy is the tuned network")
     log(f"study proxy: {study_proxy}")
-    finished = {t.number: t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                if isinstance(t.user_attrs.get(reader.SCORES_ATTR), dict) and t.user_attrs.get(reader.CONFIG_ATTR)}
-    points = {n: (float(t.user_attrs[reader.SCORES_ATTR]["style"]), float(t.user_attrs[reader.SCORES_ATTR]["content"]))
-              for n, t in finished.items()}
+    finished = {t.number: t for t in trial_records(study.get_trials(deepcopy=False,
+                                                                    states=(optuna.trial.TrialState.COMPLETE,)))
+                if t.scored and t.style_config}
+    points = {n: (t.scores["style"], t.scores["content"]) for n, t in finished.items()}
     require_trials(pick, list(finished), prog="python -m bench.fidelity", flag="--pick", study=study_name)
     picked = list(pick) or spread_along_front(points, trials)
     log(f"study {study_name}: {len(finished)} finished trials; "
         + (f"picked by --pick: {picked}" if pick else f"picked along the front: {picked}"))
 
     settings = study_recipe(rec.proxy_run, settings, settings if explicit is None else explicit)
-    photos = {n: reader.read_image_artifact(storage, record["content_artifacts"][n], artifacts) for n in names}
-    painting_bytes = reader.read_artifact(storage, record["style_artifact"], artifacts)
+    photos = {n: reader.read_image_artifact(storage, rec.content_artifacts[n], artifacts) for n in names}
+    painting_bytes = reader.read_artifact(storage, rec.style_artifact, artifacts)
     from nst.images import load_image
 
     out.mkdir(parents=True, exist_ok=True)
@@ -199,18 +200,17 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     painting_file.write_bytes(painting_bytes)
     painting = load_image(painting_file)
     batch = np.stack([photos[n] for n in names]).astype(np.float32)
-    spec = judge_spec or study_judge(record, log)
+    spec = judge_spec or study_judge(rec, log)
     judge = Judge(spec, batch, painting)
 
     rows: list[Row] = []
     for n in picked:
         t = finished[n]
-        ids = t.user_attrs.get(reader.ARTIFACTS_ATTR) or {}
-        row = Row(f"trial {n}", StyleConfig.from_dict(t.user_attrs[reader.CONFIG_ATTR]))
+        row = Row(f"trial {n}", StyleConfig.from_dict(t.style_config))
         if proxy_init == "photo":
-            row.proxy_images = [reader.read_image_artifact(storage, ids[p], artifacts) for p in names]
+            row.proxy_images = [reader.read_image_artifact(storage, t.artifacts[p], artifacts) for p in names]
         else:
-            row.proxy_images = render_proxy(batch, painting, row.config, int(record.get("steps", 50)), proxy_init,
+            row.proxy_images = render_proxy(batch, painting, row.config, steps, proxy_init,
                                             study_proxy)
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
@@ -218,7 +218,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         default_config = StyleConfig()
     if default_config is not False:
         row = Row("default config", default_config)
-        row.proxy_images = render_proxy(batch, painting, default_config, int(record.get("steps", 50)), proxy_init,
+        row.proxy_images = render_proxy(batch, painting, default_config, steps, proxy_init,
                                         study_proxy)
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)

@@ -42,7 +42,7 @@ def _network(arch: str, run: str | None, runs_dir: str):
     from trainer.stylize import load_stylizer
 
     if run:
-        stylizer, info = load_stylizer(run, runs_dir)
+        stylizer, info, _ = load_stylizer(run, runs_dir)
         if stylizer.arch != arch:
             from nst.errors import StyletuneError
 
@@ -51,7 +51,7 @@ def _network(arch: str, run: str | None, runs_dir: str):
     return build_network(arch, 1.0, seed=0), None
 
 
-def _scores(stylizer, info: dict, runs_dir: str, run: str) -> dict[str, float]:
+def _scores(stylizer, info, runs_dir: str, run: str) -> dict[str, float]:
     """Mean judge scores of a run's network on its own test photos, at its preview size.
 
     The same photos, size and judge as the ``trained`` entry of the run's ``scores.json``
@@ -64,10 +64,10 @@ def _scores(stylizer, info: dict, runs_dir: str, run: str) -> dict[str, float]:
     from trainer.runs import RunFolder, run_path
 
     folder = RunFolder(run_path(run, runs_dir))
-    side = info["settings"].get("preview_size") or info["settings"]["size"]
+    side = info.settings.get("preview_size") or info.settings["size"]
     photos = {p.stem: resize_longest(load_image(p), side) for p in sorted(folder.photos.glob("*.png"))}
     results = {n: stylizer(img) for n, img in photos.items()}
-    per_photo, _ = judge_results(info["source"].get("judge"), photos, results, load_image(folder.style_file()))
+    per_photo, _ = judge_results(info.source.get("judge"), photos, results, load_image(folder.style_file()))
     return {k: float(np.mean([s[k] for s in per_photo.values()])) for k in ("style", "content", "noise")}
 
 

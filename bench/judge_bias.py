@@ -37,6 +37,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import format_table, machine_summary, require_trials, trial_numbers  # noqa: E402
+from bench.fidelity_stats import nondominated_layers  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 GATYS_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -69,49 +70,44 @@ def rescore(url: str, name: str, artifacts: str | None, sheet: str | None, netwo
 
     from nst.images import contact_sheet, save_image
     from nst.judge import Judge, JudgeSpec, describe
-    from tuner.reader import open_storage, read_image_artifact, study_record
+    from tuner.reader import open_storage, read_image_artifact, read_record
+    from tuner.records import pareto_front, trial_records
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name=name, storage=open_storage(url))
-    rec = study_record(study)
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    rec = read_record(study)
+    trials = trial_records(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     require_trials(sheet_trials or (), [t.number for t in trials], prog="python -m bench.judge_bias",
                    flag="--sheet-trials", study=name)
-    photos = np.stack([read_image_artifact(url, rec["content_artifacts"][n], artifacts) for n in rec["content_names"]])
+    photos = np.stack([read_image_artifact(url, rec.content_artifacts[n], artifacts) for n in rec.content_names])
     import io
 
     from PIL import Image
 
     from tuner.reader import read_artifact
 
-    with Image.open(io.BytesIO(read_artifact(url, rec["style_artifact"], artifacts))) as im:
+    with Image.open(io.BytesIO(read_artifact(url, rec.style_artifact, artifacts))) as im:
         painting = np.asarray(im.convert("RGB"), np.float32) / 255.0
     spec = JudgeSpec.for_network(network)
     judge = Judge(spec, photos, painting)
     rows, old, new, images = [], [], [], {}
     for t in trials:
-        ids = t.user_attrs["artifacts"]
-        images[t.number] = np.stack([read_image_artifact(url, ids[n], artifacts) for n in rec["content_names"]])
+        images[t.number] = np.stack([read_image_artifact(url, t.artifacts[n], artifacts) for n in rec.content_names])
         s = judge.score(images[t.number]).means()
-        o = t.user_attrs["scores"]
+        o = t.scores
         old.append(o)
         new.append(s)
-        rows.append([t.number, t.user_attrs["style_config"]["network"], t.user_attrs.get("recipe", ""),
+        rows.append([t.number, t.style_config["network"], t.recipe or "",
                      round(o["style"], 3), round(o["content"], 3), round(o["noise"], 2),
                      round(s["style"], 3), round(s["content"], 3), round(s["noise"], 2)])
 
-    def front(scores: list[dict], limit: float) -> set[int]:
-        ok = [i for i, s in enumerate(scores) if s["noise"] <= limit]
-        return {trials[i].number for i in ok
-                if not any(scores[j]["style"] <= scores[i]["style"] and scores[j]["content"] <= scores[i]["content"]
-                           and (scores[j]["style"], scores[j]["content"]) != (scores[i]["style"], scores[i]["content"])
-                           for j in ok)}
-
-    old_front = front(old, rec["judge"].get("noise_limit", 1.5))
-    new_front = front(new, spec.noise_limit)
+    old_front = {t.number for t in pareto_front(study)}
+    layers = nondominated_layers({t.number: (s["style"], s["content"]) for t, s in zip(trials, new, strict=True)
+                                  if s["noise"] <= spec.noise_limit})  # the rescored front: not the study's
+    new_front = set(layers[0]) if layers else set()
     for r in rows:
         r += ["front" if r[0] in old_front else "", "front" if r[0] in new_front else ""]
-    print(f"study {name!r}: {len(trials)} finished trials; 'stored' = the study's scores, by {describe(rec['judge'])}; "
+    print(f"study {name!r}: {len(trials)} finished trials; 'stored' = the study's scores, by {describe(rec.judge)}; "
           f"'again' = rescored by {spec.label}")
     print(format_table(["trial", "network", "recipe", "stored style", "stored content", "stored noise", "again style",
                         "again content", "again noise", "stored front", "again front"], rows))
@@ -125,7 +121,7 @@ def rescore(url: str, name: str, artifacts: str | None, sheet: str | None, netwo
     print(format_table(["score", "Spearman rho, stored vs again"], corr))
     nets = {}
     for t in trials:
-        nets.setdefault(t.user_attrs["style_config"]["network"], []).append(t.number)
+        nets.setdefault(t.style_config["network"], []).append(t.number)
     print()
     print(format_table(["network", "trials", "on the stored front", "on the again front"],
                        [[k, len(v), len(old_front & set(v)), len(new_front & set(v))] for k, v in sorted(nets.items())]))

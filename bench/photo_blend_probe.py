@@ -101,21 +101,20 @@ def main(argv=None) -> int:
     from tuner import reader
 
     study = reader.load_study(reader.open_storage(args.storage), args.study)
-    record = reader.study_record(study)
-    names = list(record["content_names"])
-    photos = np.stack([reader.read_image_artifact(args.storage, record["content_artifacts"][n], args.artifacts)
+    record = reader.read_record(study)
+    names = list(record.content_names)
+    photos = np.stack([reader.read_image_artifact(args.storage, record.content_artifacts[n], args.artifacts)
                        for n in names]).astype(np.float32)
     with tempfile.TemporaryDirectory() as tmp:
         painting_file = Path(tmp) / "painting"
-        painting_file.write_bytes(reader.read_artifact(args.storage, record["style_artifact"], args.artifacts))
+        painting_file.write_bytes(reader.read_artifact(args.storage, record.style_artifact, args.artifacts))
         painting = load_image(painting_file)
     judge = Judge(study_judge(record), photos, painting)
     scan = scan_photos(args.data, progress=False)
     rng = random.Random(0)
     rows = []
     for number in args.trials:
-        trial = next(t for t in study.trials if t.number == number)
-        config = StyleConfig.from_dict(trial.user_attrs[reader.CONFIG_ATTR])
+        config = StyleConfig.from_dict(reader.trial_record(study, number).style_config)
         proxy, a_proxy = tune(painting, config, [photos] * args.steps, photos, blend=not args.plain, lr=args.lr)
         batches = [_crops(scan, rng, 4, photos.shape[1]) for _ in range(args.steps)]
         net, a_net = tune(painting, config, batches, photos, blend=not args.plain, lr=args.lr)

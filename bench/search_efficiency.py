@@ -55,14 +55,11 @@ def hypervolume(points: list[tuple[float, float]], ref: tuple[float, float] = (1
 
 
 def feasible_points(study, first: int) -> list[tuple[float, float]]:
-    out = []
-    for t in study.get_trials(deepcopy=False):
-        if t.state.name != "COMPLETE" or t.number >= first:
-            continue
-        if t.user_attrs.get("feasible", True):
-            s = t.user_attrs["scores"]
-            out.append((s["style"], s["content"]))
-    return out
+    """(style, content) of the finished, feasible trials numbered below ``first``."""
+    from tuner.records import trial_records
+
+    return [(t.scores["style"], t.scores["content"]) for t in trial_records(study.get_trials(deepcopy=False))
+            if t.scored and t.feasible and t.number < first]
 
 
 def run_one(kind: str, trials: int, seed: int, args, folder: Path):

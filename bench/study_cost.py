@@ -64,13 +64,13 @@ def step_cost(batch, painting, steps: int = 10, warm: bool = True) -> float:
 
 
 def replay_pareto(trials, rule, checkpoints: tuple[int, ...]) -> dict[int, tuple[int, float, str]]:
-    """Leave-one-out replay of the two-objective rule: number -> (step, share of steps saved, why)."""
+    """Leave-one-out replay of the two-objective rule on :class:`~tuner.records.TrialRecord` s:
+    number -> (step, share of steps saved, why)."""
     from tuner.stopping import checkpoint_points
 
     out = {}
     for t in trials:
-        cps = t.user_attrs.get("checkpoints") or {}
-        iters = t.user_attrs.get("iterations", 0)
+        cps, iters = t.checkpoints, t.iterations or 0
         for step in checkpoints:
             if str(step) not in cps or step >= iters:
                 continue
@@ -88,12 +88,12 @@ def replay_percentile(trials, checkpoints: tuple[int, ...], tradeoff: float = 1.
     import numpy as np
 
     def value(t, step):
-        cp = (t.user_attrs.get("checkpoints") or {}).get(str(step))
+        cp = t.checkpoints.get(str(step))
         return None if cp is None else cp[0] + tradeoff * cp[1]
 
     out = {}
     for t in trials:
-        iters = t.user_attrs.get("iterations", 0)
+        iters = t.iterations or 0
         for step in checkpoints:
             mine = value(t, step)
             others = [v for o in trials if o.number != t.number and (v := value(o, step)) is not None]
@@ -105,18 +105,12 @@ def replay_percentile(trials, checkpoints: tuple[int, ...], tradeoff: float = 1.
     return out
 
 
-def pareto(trials) -> set[int]:
-    pts = {t.number: (t.user_attrs["scores"]["style"], t.user_attrs["scores"]["content"]) for t in trials
-           if t.user_attrs.get("feasible", True)}
-    return {n for n, p in pts.items()
-            if not any(q[0] <= p[0] and q[1] <= p[1] and q != p for m, q in pts.items() if m != n)}
-
-
 def savings(trials, stops) -> tuple[float, float]:
-    steps = sum(t.user_attrs["iterations"] for t in trials)
-    secs = sum(t.user_attrs["seconds"] for t in trials)
-    saved_steps = sum(stops[t.number][1] * t.user_attrs["iterations"] for t in trials if t.number in stops)
-    saved_secs = sum(stops[t.number][1] * t.user_attrs["gatys_seconds"] for t in trials if t.number in stops)
+    """Shares of the steps and of the time that ``stops`` save; the time saved is the proxy's (optimiser) time."""
+    steps = sum(t.iterations for t in trials)
+    secs = sum(t.seconds for t in trials)
+    saved_steps = sum(stops[t.number][1] * t.iterations for t in trials if t.number in stops)
+    saved_secs = sum(stops[t.number][1] * t.proxy_seconds for t in trials if t.number in stops)
     return saved_steps / steps, saved_secs / secs
 
 
@@ -213,22 +207,23 @@ def compare_proxies(args) -> None:
 def analyse(url: str) -> None:
     import optuna
 
-    from tuner.reader import open_storage, study_record
+    from tuner.reader import open_storage, read_record
+    from tuner.records import pareto_front, trial_records
     from tuner.stopping import ParetoStopRule, checkpoint_steps
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.load_study(study_name="cost", storage=open_storage(url))
     info = study.user_attrs[BENCH_ATTR]
-    steps = study_record(study)["steps"]
+    steps = read_record(study).steps
     cps = checkpoint_steps(steps)
-    trials = [t for t in study.get_trials() if t.state == optuna.trial.TrialState.COMPLETE]
-    secs = [t.user_attrs["seconds"] for t in trials]
-    gatys = [t.user_attrs["gatys_seconds"] for t in trials]
-    iters = [t.user_attrs["iterations"] for t in trials]
+    trials = trial_records(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    secs = [t.seconds for t in trials]
+    proxy = [t.proxy_seconds for t in trials]
+    iters = [t.iterations for t in trials]
     per_step, setup, wall, photos = info["per_step"], info["setup"], info["wall"], info["photos"]
     load = per_step / REFERENCE_STEP
     rule = ParetoStopRule()
-    front = pareto(trials)
+    front = {t.number for t in pareto_front(study)}
     mo = replay_pareto(trials, rule, cps)
     so = replay_percentile(trials, cps)
     mo_steps, mo_secs = savings(trials, mo)
@@ -257,7 +252,7 @@ def analyse(url: str) -> None:
             ["median trial wall time, s", round(med, 1), round(med / load, 1)],
             ["median optimiser steps per trial", statistics.median(iters), steps],
             ["median optimiser share of trial time",
-             round(statistics.median(g / s for g, s in zip(gatys, secs, strict=True)), 2), "-"],
+             round(statistics.median(g / s for g, s in zip(proxy, secs, strict=True)), 2), "-"],
             ["trial time / (photos x steps x step cost)",
              round(med / (photos * statistics.median(iters) * per_step), 2), "1 = no overhead"],
             [f"wall time of these {len(trials)} trials, min", round(wall / 60, 1), round(wall / 60 / load, 1)],
@@ -279,8 +274,8 @@ def analyse(url: str) -> None:
     print()
     print("per trial: number, seconds, steps, stopped at (replay: two objectives / tradeoff), style, content, noise")
     for t in trials:
-        s = t.user_attrs["scores"]
-        print(f"  {t.number:3d} {t.user_attrs['seconds']:7.1f} {t.user_attrs['iterations']:4d} "
+        s = t.scores
+        print(f"  {t.number:3d} {t.seconds:7.1f} {t.iterations:4d} "
               f"{mo.get(t.number, ('-',))[0]!s:>4} {so.get(t.number, ('-',))[0]!s:>4}  {s['style']:.3f} "
               f"{s['content']:.3f} {s['noise']:.2f}{'  front' if t.number in front else ''}"
               f"{'  (' + mo[t.number][2] + ')' if t.number in mo else ''}")

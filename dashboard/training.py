@@ -2,6 +2,8 @@
 
 A run may be in progress or may have crashed, so every file in it is read defensively: a
 missing or half-written file becomes a note in :attr:`Run.problems`, never an exception.
+``run.json`` and the lines of ``metrics.jsonl`` read through :class:`trainer.runs.RunRecord`
+and :func:`trainer.runs.metric_row`, the names the trainer writes them with.
 Like :mod:`dashboard.data`, nothing here imports Streamlit.
 """
 
@@ -18,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from trainer.runs import RunFolder, RunRecord, metric_row
 from tuner.records import finite
 
 
@@ -31,7 +34,7 @@ class Run:
 
     name: str
     folder: Path
-    info: dict[str, Any] = field(default_factory=dict)
+    info: RunRecord = field(default_factory=RunRecord)
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     previews: list[tuple[int, Path]] = field(default_factory=list)
     scores: dict[str, dict[str, float]] = field(default_factory=dict)  # {"trained": {...}, "gatys": {...}}
@@ -45,19 +48,11 @@ class Run:
     @property
     def source(self) -> dict[str, Any]:
         """``{"study", "trial", "storage"}`` of the trial this run was trained from, as recorded."""
-        src = self.info.get("source") if isinstance(self.info.get("source"), dict) else {}
-        out = {k: src.get(k, self.info.get(k)) for k in ("study", "trial", "storage")}
-        if out["trial"] is not None:
-            try:
-                out["trial"] = int(out["trial"])
-            except (TypeError, ValueError):
-                out["trial"] = None
-        return out
+        return self.info.origin
 
     @property
     def config(self) -> dict[str, Any] | None:
-        cfg = self.info.get("config") or self.info.get("style_config")
-        return cfg if isinstance(cfg, dict) else None
+        return self.info.style_config
 
     @property
     def finished(self) -> bool:
@@ -109,20 +104,11 @@ def read_metrics(path: Path, problems: list[str] | None = None) -> pd.DataFrame:
     for line in text.splitlines():
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
+        row = metric_row(line)
+        if row is None:
             bad += 1
-            continue
-        if not isinstance(row, dict):
-            bad += 1
-            continue
-        clean = {k: float(v) for k, v in row.items()
-                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-        if "step" in clean:
-            rows.append(clean)
         else:
-            bad += 1
+            rows.append(row)
     if bad:
         problems.append(f"{path.name}: skipped {bad} unreadable line(s)")
     if not rows:
@@ -164,20 +150,21 @@ def load_run(folder: Path) -> Run:
     ``{"trained": {...}, "gatys": {...}, "per_photo": {photo: {...}}, "judge": ..., "note": ...}``.
     """
     folder = Path(folder)
+    files = RunFolder(folder)
     run = Run(folder.name, folder)
-    run.info = _read_json(folder / "run.json", run.problems)
-    if not run.info and not (folder / "run.json").exists():
+    run.info = RunRecord.from_dict(_read_json(files.info_file, run.problems))
+    if not files.info_file.exists():
         run.problems.append("no run.json yet")
-    run.metrics = read_metrics(folder / "metrics.jsonl", run.problems)
-    previews = [(s, p) for p in _images_in(folder / "previews") if (s := _step_of(p)) is not None]
+    run.metrics = read_metrics(files.metrics_file, run.problems)
+    previews = [(s, p) for p in _images_in(files.previews) if (s := _step_of(p)) is not None]
     run.previews = sorted(previews)
-    scores_file = _read_json(folder / "scores.json", run.problems) or run.info.get("scores") or {}
+    scores_file = _read_json(files.scores_file, run.problems)
     run.scores = _scores_map(scores_file, ("trained", "gatys"))
     run.per_photo = _scores_map(scores_file.get("per_photo"))
     run.judge = str(scores_file.get("judge") or "")
     run.note = str(scores_file.get("note") or "")
-    run.results = {p.stem: p for p in _images_in(folder / "results")}
-    run.photos = {p.stem: p for p in _images_in(folder / "preview_photos")}
+    run.results = {p.stem: p for p in _images_in(files.results)}
+    run.photos = {p.stem: p for p in _images_in(files.photos)}
     return run
 
 
@@ -189,7 +176,7 @@ def list_runs(runs_dir: Path) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     rows = []
     for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
-        if not ((folder / "run.json").exists() or (folder / "metrics.jsonl").exists()):
+        if not (RunFolder(folder).info_file.exists() or RunFolder(folder).metrics_file.exists()):
             continue
         run = load_run(folder)
         mtimes = [f.stat().st_mtime for f in folder.rglob("*") if f.is_file()]

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -52,9 +53,8 @@ def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("trained")
     run = new_run(tmp, checkpoint_every=1, keep_checkpoints=2, preview_every=2, photo_skip=True)
     info = run.read_info()
-    info["source"]["judge"] = JudgeSpec.for_network("tiny").to_dict()
-    info["source"]["gatys_scores"] = {"style": 0.3, "content": 0.4, "noise": 0.9}
-    run.write_info(info)
+    run.write_info(replace(info, source={**info.source, "judge": JudgeSpec.for_network("tiny").to_dict(),
+                                         "gatys_scores": {"style": 0.3, "content": 0.4, "noise": 0.9}}))
     trainer = Trainer(run, progress=False)
     before = trainer.loss_on(fixed_batch())["loss"]
     trainer.train(until=2)

@@ -281,7 +281,7 @@ def test_plan_fits_a_new_cpu_run_into_the_budget_and_records_it(tmp_path, monkey
     monkeypatch.setattr(trainer, "measure_step_seconds", lambda: 30.0)
     line = plan_and_announce(trainer, "CPU (2 cores)", fit_budget=True)
     fitted = int(CPU_BUDGET_MINUTES * 60 / 30.0)
-    assert trainer.settings.steps == fitted and run.read_info()["settings"]["steps"] == fitted
+    assert trainer.settings.steps == fitted and run.read_info().settings["steps"] == fitted
     assert line.startswith("device: CPU (2 cores); recipe cpu:") and "ETA 50 min" in line and "fitted" in line
     # Typed --steps (fit_budget false) are kept, however long they take.
     trainer.set_steps(600)

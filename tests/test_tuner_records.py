@@ -18,7 +18,7 @@ def _trial(user_attrs, state=optuna.trial.TrialState.COMPLETE, values=(0.5, 0.5)
 
 
 def test_every_trial_attribute_name_is_a_field_of_the_record():
-    names = {getattr(records, n) for n in dir(records) if n.endswith("_ATTR") and n not in ("STUDY_ATTR", "CHOSEN_ATTR")}
+    names = {getattr(records, n) for n in dir(records) if n.endswith("_ATTR") and n not in ("STUDY_ATTR", "CHOSEN_ATTR", "BASELINE_ATTR")}
     own = {"number", "state", "params", "values"}
     assert names == {f.name for f in fields(TrialRecord)} - own
 
@@ -83,3 +83,11 @@ def test_front_is_optunas_and_leaves_out_trials_over_the_noise_limit(directions)
         study.tell(trial, [style, content] if directions == 2 else style + content)
     front = [r.number for r in pareto_front(study)]
     assert front == ([1, 2] if directions == 2 else [1]), "by style + content, then number"
+
+
+def test_proxy_seconds_is_written_under_its_name_and_read_from_older_studies():
+    assert TrialRecord(number=0, state="COMPLETE", proxy_seconds=2.5).to_user_attrs() == {"proxy_seconds": 2.5}
+    old = TrialRecord.from_trial(_trial({"gatys_seconds": 3.25, "seconds": 4.0}))
+    assert old.proxy_seconds == 3.25 and old.seconds == 4.0, "studies made before the rename keep their proxy time"
+    both = TrialRecord.from_trial(_trial({"gatys_seconds": 3.25, "proxy_seconds": 1.5}))
+    assert both.proxy_seconds == 1.5

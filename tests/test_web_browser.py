@@ -150,7 +150,7 @@ def test_page_matches_python_for_the_trained_network_and_the_arbitrary_model(exp
     b_file = save_image(exported / "b.png", np.ascontiguousarray(synthetic_painting(100, seed=5)[:, ::-1, ::-1]))
     photo, a, b = (load_image(f) for f in (photo_file, a_file, b_file))
 
-    stylizer, _ = load_stylizer("webrun", str(exported / "runs"))
+    stylizer, _, _ = load_stylizer("webrun", str(exported / "runs"))
     expected_trained = stylizer(photo)
     mix, strength = 0.3, 0.8
 
@@ -254,7 +254,7 @@ def test_timing_at_512_px(tmp_path, arch):
     folder = tmp_path / "runs" / "webrun" / "export" / "web"
     photo_file = save_image(tmp_path / "photo512.png", synthetic_photo(384, seed=3, width=512))
     photo, painting = load_image(photo_file), load_image(folder / "painting.png")
-    stylizer, _ = load_stylizer("webrun", str(tmp_path / "runs"))
+    stylizer, _, _ = load_stylizer("webrun", str(tmp_path / "runs"))
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(folder / "models" / "trained.onnx"), options, providers=["CPUExecutionProvider"])

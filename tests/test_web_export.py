@@ -28,15 +28,14 @@ def make_web_run(runs_dir: Path, name: str = "webrun", *, arch: str = "johnson",
     """A run folder as ``trainer fit`` leaves it, with a random (untrained) network checkpoint."""
     from nst.images import save_image
     from trainer.nets import build_network
-    from trainer.runs import RUN_VERSION, RunFolder
+    from trainer.runs import RunFolder, RunRecord
 
     folder = runs_dir / name
     run = RunFolder(folder)
     (folder / "preview_photos").mkdir(parents=True)
     save_image(folder / "preview_photos" / "photo0.png", synthetic_photo(72, seed=5, width=100))
     save_image(folder / "style.png", synthetic_painting(96))
-    run.write_info({"version": RUN_VERSION, "name": name,
-                    "network": {"arch": arch, "width": width, "photo_skip": photo_skip}})
+    run.write_info(RunRecord(name=name, network={"arch": arch, "width": width, "photo_skip": photo_skip}))
     model = build_network(arch, width, photo_skip=photo_skip, seed=seed)
     jitter(model, seed)
     run.save_checkpoint(7, model.get_weights(), [])

@@ -86,9 +86,9 @@ def _stylize(args: argparse.Namespace) -> int:
     for path, _ in inputs:  # refuse a broken named file before writing anything
         if Path(path) in {Path(a) for a in args.inputs}:
             load_image(path)
-    stylizer, info = load_stylizer(args.run, args.runs_dir, step=args.step, memory_mb=args.memory_mb)
+    stylizer, info, step = load_stylizer(args.run, args.runs_dir, step=args.step, memory_mb=args.memory_mb)
     targets = [(src, out if single_file else (out / rel).with_suffix(".png")) for src, rel in inputs]
-    bar = tqdm(total=len(targets), desc=f"stylize ({info['name']}, step {info['checkpoint_step']})", unit="photo",
+    bar = tqdm(total=len(targets), desc=f"stylize ({info.name}, step {step})", unit="photo",
                disable=args.quiet, dynamic_ncols=True)
     tiled = 0
     try:
@@ -114,10 +114,10 @@ def _export(args: argparse.Namespace) -> int:
     from trainer.runs import RunFolder, run_path
     from trainer.stylize import load_stylizer
 
-    stylizer, info = load_stylizer(args.run, args.runs_dir, step=args.step)
+    stylizer, info, step = load_stylizer(args.run, args.runs_dir, step=args.step)
     run = RunFolder(run_path(args.run, args.runs_dir))
-    record = export(run, stylizer.model, stylizer.arch, args.format, args.output, info=info)
-    print(f"wrote {record['path']} ({record['bytes'] / 1e6:.1f} MB, step {info['checkpoint_step']}); "
+    record = export(run, stylizer.model, stylizer.arch, args.format, args.output, info=info, step=step)
+    print(f"wrote {record['path']} ({record['bytes'] / 1e6:.1f} MB, step {step}); "
           f"verified on {record['test_photo']} {record['test_shape'][1]}x{record['test_shape'][0]}: "
           f"max difference {record['max_abs_diff']:.2g} (allowed {record['tolerance']:g})")
     return 0

@@ -38,7 +38,7 @@ import numpy as np
 
 from nst.errors import StyletuneError
 from nst.files import staged_dir, write_atomic
-from trainer.runs import RunFolder, write_json
+from trainer.runs import RunFolder, RunRecord, write_json
 
 FORMATS = ("savedmodel", "tflite", "web")
 #: Largest allowed difference between the exported and the Keras output (pixel values in [0, 1]);
@@ -111,8 +111,9 @@ def verification_picture(run: RunFolder, factor: int, side: int) -> tuple[str, n
 
 
 def export(run: RunFolder, model, arch: str, fmt: str, output: str | os.PathLike[str] | None = None,
-           *, test_side: int = 256, info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write the export, verify it against ``model``, and return the verification record."""
+           *, test_side: int = 256, info: RunRecord | None = None, step: int | None = None) -> dict[str, Any]:
+    """Write the export, verify it against ``model`` (the network of ``info``'s run at checkpoint ``step``),
+    and return the verification record."""
     import tensorflow as tf
 
     from trainer.nets import size_factor
@@ -120,7 +121,7 @@ def export(run: RunFolder, model, arch: str, fmt: str, output: str | os.PathLike
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "web":
-        return export_web(run, model, arch, output, test_side=test_side, info=info)
+        return export_web(run, model, arch, output, test_side=test_side, info=info, step=step)
     target = Path(output) if output else run.export_dir / ("saved_model" if fmt == "savedmodel" else "model.tflite")
     if fmt == "tflite" and target.is_dir():
         raise ExportError(f"{target} is a folder; the tflite export is one file, give -o a file name")
@@ -219,7 +220,7 @@ def _io_names(data: bytes) -> tuple[dict[str, int], str]:
 
 
 def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] | None = None, *,
-               test_side: int = 256, info: dict[str, Any] | None = None) -> dict[str, Any]:
+               test_side: int = 256, info: RunRecord | None = None, step: int | None = None) -> dict[str, Any]:
     """Write the browser folder (see the module docstring); nothing is written unless every part is there and checked."""
     from nst import arbitrary
     from trainer.nets import size_factor
@@ -242,8 +243,7 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
         raise ExportError(f"the ONNX network differs from the Keras network by {diff:.4g} (allowed {TOLERANCE}); "
                           "nothing was written")
 
-    info = info or {}
-    network = info.get("network", {})
+    network = info.network if info is not None else {}
     (trained_in,), trained_out = _io_names(data)
     (predict_in,), predict_out = _io_names(magenta["arbitrary_predict"])
     transform_in, transform_out = _io_names(magenta["arbitrary_transform"])
@@ -257,7 +257,7 @@ def export_web(run: RunFolder, model, arch: str, output: str | os.PathLike[str] 
         "models": {
             "trained": {"file": "models/trained.onnx", "input": trained_in, "output": trained_out, "arch": arch,
                         "factor": size_factor(arch), "width": network.get("width"),
-                        "step": info.get("checkpoint_step"), "max_abs_diff_vs_keras": diff},
+                        "step": step, "max_abs_diff_vs_keras": diff},
             "arbitrary_predict": {"file": "models/arbitrary_predict.onnx", "input": predict_in, "output": predict_out,
                                   "size": arbitrary.STYLE_SIZE},
             "arbitrary_transform": {"file": "models/arbitrary_transform.onnx", "input": content_in,

@@ -78,13 +78,13 @@ class Trainer:
 
         self.run = run
         self.info = run.read_info()
-        self.settings = Settings.from_dict(self.info["settings"])
-        self.config = StyleConfig.from_dict(self.info["style_config"])
+        self.settings = Settings.from_dict(self.info.settings)
+        self.config = StyleConfig.from_dict(self.info.style_config)
         self.progress = progress
         s = self.settings
 
         style_path = run.style_file()
-        if hashlib.sha256(style_path.read_bytes()).hexdigest() != self.info["style_sha256"]:
+        if hashlib.sha256(style_path.read_bytes()).hexdigest() != self.info.style_sha256:
             raise RunError(f"{style_path} does not match the hash in run.json; the painting was replaced")
         self.style = load_image(style_path)
 
@@ -188,7 +188,7 @@ class Trainer:
         from dataclasses import replace
 
         self.settings = replace(self.settings, steps=int(steps))
-        self.info["settings"]["steps"] = int(steps)
+        self.info = self.info.with_steps(steps)
         self.run.write_info(self.info)
 
     def loss_on(self, photos: np.ndarray) -> dict[str, float]:

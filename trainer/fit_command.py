@@ -12,9 +12,12 @@ import math
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nst.cliutil import float_in, int_in
+
+if TYPE_CHECKING:
+    from trainer.runs import RunRecord
 
 FIT_EPILOG = """\
 examples:
@@ -22,6 +25,9 @@ examples:
   trainer fit --from-study monet:12 --data photos/ --network fast --width 0.5 --steps 5000
   trainer fit --config cfg.json --style examples/monet.jpg --data photos/ --name monet-test
   trainer fit --name monet-test --steps 8000      # resume, and train longer
+
+if TYPE_CHECKING:
+    from trainer.runs import RunRecord
 
 Where the loss comes from: --from-study best (the trial a person chose in the dashboard
 or with `tuner choose`, else the study's best by the documented rule, in the most
@@ -68,23 +74,23 @@ def _explicit_settings(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _check_resume(info: dict[str, Any], args: argparse.Namespace, explicit: dict[str, Any]) -> None:
+def _check_resume(info: RunRecord, args: argparse.Namespace, explicit: dict[str, Any]) -> None:
     from nst.errors import StyletuneError
 
-    recorded = info["settings"]
+    recorded = info.settings
     for key, value in explicit.items():
         if key == "steps":
             continue
         if recorded.get(key) != value:
             flag = "--" + _ARG_OF.get(key, key).replace("_", "-")
-            raise StyletuneError(f"run {info['name']} was made with {flag} {recorded.get(key)}, not {value}; "
+            raise StyletuneError(f"run {info.name} was made with {flag} {recorded.get(key)}, not {value}; "
                                  f"drop the flag to resume, or start a new run with another --name")
-    src = info.get("source", {})
+    src = info.source
     if args.from_study and args.from_study != src.get("spec"):
-        raise StyletuneError(f"run {info['name']} was trained from {src.get('spec')!r}, not --from-study {args.from_study}; "
+        raise StyletuneError(f"run {info.name} was trained from {src.get('spec')!r}, not --from-study {args.from_study}; "
                              "drop the flag to resume, or choose another --name")
     if args.config and src.get("kind") == "config" and str(Path(args.config).resolve()) != src.get("config_file"):
-        raise StyletuneError(f"run {info['name']} was trained from {src.get('config_file')}; drop --config to resume")
+        raise StyletuneError(f"run {info.name} was trained from {src.get('config_file')}; drop --config to resume")
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -110,21 +116,21 @@ def run_fit(args: argparse.Namespace) -> int:
         info = existing.read_info()
         _check_resume(info, args, explicit)
         run = existing
-        if "steps" in explicit and explicit["steps"] != info["settings"]["steps"]:
+        if "steps" in explicit and explicit["steps"] != info.settings["steps"]:
             from trainer.recipe import proxy_matched_settings
 
-            proxy, was = info.get("source", {}).get("proxy"), info["settings"]
+            proxy, was = info.source.get("proxy"), info.settings
             matched_lr = proxy_matched_settings(proxy, was, {"steps": was["steps"]}).get("lr")
             if explicit["steps"] > was["steps"] and matched_lr is not None and math.isclose(matched_lr, was["lr"]):
                 print(f"note: run {run.name} trains at a rate matched to the study's proxy for "
-                      f"{info['settings']['steps']} steps ({info['settings']['lr']:g}); going on to {explicit['steps']} "
+                      f"{was['steps']} steps ({was['lr']:g}); going on to {explicit['steps']} "
                       f"at that rate moves the network past the trial's look, where a new run with --steps "
                       f"{explicit['steps']} spreads the rate over them", file=sys.stderr)
-            info["settings"]["steps"] = explicit["steps"]
+            info = info.with_steps(explicit["steps"])
             run.write_info(info)
         done = run.checkpoint_steps()
-        print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info['settings']['steps']} "
-              f"(loss from {info['source'].get('spec')})", file=sys.stderr)
+        print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info.settings['steps']} "
+              f"(loss from {info.source.get('spec')})", file=sys.stderr)
     else:
         from trainer.recipe import choose_recipe, describe_match, device_summary, proxy_matched_settings, settings_for
 

@@ -16,6 +16,8 @@ run without the command line that made it::
 
 Every file is written to a temporary name in the same folder and renamed, so a crash
 or Ctrl-C never leaves a half-written checkpoint where a resume would read it.
+``run.json`` is a :class:`RunRecord` and each line of ``metrics.jsonl`` reads through
+:func:`metric_row`: ``trainer`` writes them, the dashboard reads them, with the same names.
 Checkpoints are plain ``.npz`` arrays read with ``allow_pickle=False``: loading one runs
 no code, and the architecture always comes from this package, never from the file. The
 optimiser's arrays are the list Keras' ``Optimizer.save_own_variables`` gives, in the
@@ -30,7 +32,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +53,106 @@ _CKPT_RE = re.compile(r"^step_(\d{6,})\.npz$")
 
 class RunError(StyletuneError):
     """A run folder that cannot be used."""
+
+
+#: Keys of ``source`` that name the trial a run was trained from (runs of early versions kept them at the top).
+_ORIGIN = ("study", "trial", "storage")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """``run.json``: what a run folder says about itself, written by :func:`create_run`.
+
+    ``settings``: the :class:`~trainer.settings.Settings` as a JSON object (``steps`` changes
+    when a resume asks for more, :meth:`with_steps`); ``network``: its architecture summary
+    (``arch``, ``width``, ``photo_skip``, ``params``, ...); ``style_config``: the StyleConfig;
+    ``source``: where the loss came from (``kind``, ``spec``; from a study also ``study``,
+    ``trial``, ``storage``, ``proxy``, ``judge``, ``gatys_scores``; from a file
+    ``config_file``); ``style_file``/``style_sha256``: the painting copied into the folder;
+    ``data``: the training photos' summary; ``preview_photos``: the test photo names.
+    :meth:`from_dict` is lenient (a missing or malformed key reads as its default, so a run
+    still being written lists); keys this version does not know are kept in ``extra`` and
+    written back. :meth:`to_dict` writes every field, in this order.
+    """
+
+    version: int = RUN_VERSION
+    name: str = ""
+    created: str = ""
+    command: str = ""
+    software: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] = field(default_factory=dict)
+    style_config: dict[str, Any] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    style_file: str = ""
+    style_sha256: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    preview_photos: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> RunRecord:
+        """Read ``run.json``'s object. Older spellings read too: ``config`` for ``style_config``, and
+        ``study``/``trial``/``storage`` at the top level rather than in ``source``."""
+        raw = raw if isinstance(raw, Mapping) else {}
+        default = cls()
+
+        def get(name: str, kind: type | tuple[type, ...]) -> Any:
+            value = raw.get(name)
+            return value if isinstance(value, kind) and not isinstance(value, bool) else getattr(default, name)
+
+        config = raw.get("style_config", raw.get("config"))
+        names = raw.get("preview_photos")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(
+            version=get("version", int), name=get("name", str), created=get("created", str),
+            command=get("command", str), software=dict(get("software", Mapping)),
+            settings=dict(get("settings", Mapping)), network=dict(get("network", Mapping)),
+            style_config=dict(config) if isinstance(config, Mapping) else None,
+            source={**{k: raw[k] for k in _ORIGIN if k in raw}, **get("source", Mapping)},
+            style_file=get("style_file", str), style_sha256=get("style_sha256", str), data=dict(get("data", Mapping)),
+            preview_photos=tuple(str(n) for n in names) if isinstance(names, list | tuple) else (),
+            extra={k: v for k, v in raw.items() if k not in known and k != "config" and k not in _ORIGIN},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``run.json``, the form :meth:`from_dict` reads back."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        out["preview_photos"] = list(self.preview_photos)
+        return {**out, **self.extra}
+
+    def with_steps(self, steps: int) -> RunRecord:
+        """The record with ``settings.steps`` changed (a resume told to train on, a fitted budget)."""
+        return replace(self, settings={**self.settings, "steps": int(steps)})
+
+    @property
+    def origin(self) -> dict[str, Any]:
+        """``{"study", "trial", "storage"}`` of the trial the run was trained from (None each when not from a study)."""
+        out = {k: self.source.get(k) for k in _ORIGIN}
+        try:
+            out["trial"] = None if out["trial"] is None else int(out["trial"])
+        except (TypeError, ValueError):
+            out["trial"] = None
+        return out
+
+
+def metric_row(line: str) -> dict[str, float] | None:
+    """One line of ``metrics.jsonl`` (``{"step", "loss", <terms>, "img_per_s", "seconds", "time"}``):
+    its finite numbers, ``step`` an int; None for a line torn by a crash or without a step."""
+    import math
+
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(row, dict):
+        return None
+    clean = {k: float(v) for k, v in row.items()
+             if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)}
+    if "step" not in clean:
+        return None
+    clean["step"] = int(clean["step"])
+    return clean
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> Path:
@@ -140,7 +242,7 @@ class RunFolder:
     def exists(self) -> bool:
         return self.info_file.is_file()
 
-    def read_info(self) -> dict[str, Any]:
+    def read_info(self) -> RunRecord:
         try:
             info = json.loads(self.info_file.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -149,10 +251,10 @@ class RunFolder:
             raise RunError(f"{self.info_file}: unreadable ({exc.__class__.__name__}); restore it or start a new run") from None
         if not isinstance(info, dict) or info.get("version") != RUN_VERSION:
             raise RunError(f"{self.info_file}: not a version-{RUN_VERSION} run description")
-        return info
+        return RunRecord.from_dict(info)
 
-    def write_info(self, info: dict[str, Any]) -> None:
-        write_json(self.info_file, info)
+    def write_info(self, info: RunRecord) -> None:
+        write_json(self.info_file, info.to_dict())
 
     # checkpoints ------------------------------------------------------------------------
     def checkpoint_steps(self) -> list[int]:
@@ -236,24 +338,17 @@ class RunFolder:
             return
         keep = []
         for line in self.metrics_file.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line torn by a crash
-            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= after_step:
+            row = metric_row(line)  # None for a line torn by a crash
+            if row is not None and row["step"] <= after_step:
                 keep.append(line)
         write_atomic(self.metrics_file, "".join(f"{line}\n" for line in keep))
 
-    def read_metrics(self) -> list[dict[str, Any]]:
+    def read_metrics(self) -> list[dict[str, float]]:
+        """The rows of ``metrics.jsonl`` (:func:`metric_row`), in file order; torn lines left out."""
         if not self.metrics_file.exists():
             return []
-        rows = []
-        for line in self.metrics_file.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return rows
+        lines = self.metrics_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        return [row for line in lines if (row := metric_row(line)) is not None]
 
 
 # -- creating a run ------------------------------------------------------------------------------
@@ -271,7 +366,7 @@ def _network_summary(arch: str, width: float, size: int, photo_skip: bool) -> di
 
 
 def create_run(run: RunFolder, settings: Settings, config: StyleConfig, *, style_bytes: bytes, style_suffix: str,
-               source: dict[str, Any], photos: Mapping[str, np.ndarray], scan, command: str = "") -> dict[str, Any]:
+               source: dict[str, Any], photos: Mapping[str, np.ndarray], scan, command: str = "") -> RunRecord:
     """Write a new run folder, all or nothing: it is assembled under a hidden name and renamed (``nst.files.staged_dir``)."""
     from nst.images import save_image
 
@@ -296,25 +391,24 @@ def create_run(run: RunFolder, settings: Settings, config: StyleConfig, *, style
 
 
 def _describe(run: RunFolder, settings: Settings, config: StyleConfig, source: dict[str, Any], scan,
-              photo_names: list[str], style_name: str, digest: str, command: str) -> dict[str, Any]:
+              photo_names: list[str], style_name: str, digest: str, command: str) -> RunRecord:
     """The contents of ``run.json``."""
     import keras
     import tensorflow as tf
 
     import nst
 
-    return {
-        "version": RUN_VERSION,
-        "name": run.name,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": command,
-        "software": {"styletune": nst.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
-        "settings": asdict(settings),
-        "network": _network_summary(settings.arch, settings.width, settings.size, settings.photo_skip),
-        "style_config": config.to_dict(),
-        "source": source,
-        "style_file": style_name,
-        "style_sha256": digest,
-        "data": scan.summary(),
-        "preview_photos": photo_names,
-    }
+    return RunRecord(
+        name=run.name,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=command,
+        software={"styletune": nst.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
+        settings=asdict(settings),
+        network=_network_summary(settings.arch, settings.width, settings.size, settings.photo_skip),
+        style_config=config.to_dict(),
+        source=source,
+        style_file=style_name,
+        style_sha256=digest,
+        data=scan.summary(),
+        preview_photos=tuple(photo_names),
+    )

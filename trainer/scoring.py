@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from nst.errors import StyletuneError
-from trainer.runs import RunFolder, write_json
+from trainer.runs import RunFolder, RunRecord, write_json
 
 
 def judge_results(judge_record: Mapping[str, Any] | None, photos: Mapping[str, np.ndarray],
@@ -35,7 +35,7 @@ def judge_results(judge_record: Mapping[str, Any] | None, photos: Mapping[str, n
     return per_photo, f"{spec.name} v{spec.version} ({spec.network})"
 
 
-def score_results(run: RunFolder, info: dict[str, Any], photos: Mapping[str, np.ndarray],
+def score_results(run: RunFolder, info: RunRecord, photos: Mapping[str, np.ndarray],
                   results: Mapping[str, np.ndarray], style: np.ndarray, step: int) -> dict[str, Any]:
     """Score the results with the study's judge and write ``scores.json`` beside the proxy's scores.
 
@@ -44,8 +44,8 @@ def score_results(run: RunFolder, info: dict[str, Any], photos: Mapping[str, np.
     the two side by side. A judge that cannot run here (another judge version, missing
     weights) leaves a ``note`` saying why instead of failing the finished training.
     """
-    source = info.get("source", {})
-    out: dict[str, Any] = {"step": step, "size": info["settings"].get("preview_size") or info["settings"]["size"]}
+    source = info.source
+    out: dict[str, Any] = {"step": step, "size": info.settings.get("preview_size") or info.settings["size"]}
     gatys = source.get("gatys_scores")
     if isinstance(gatys, dict):
         out["gatys"] = gatys

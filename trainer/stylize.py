@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from trainer.costs import receptive_radius
 from trainer.nets import build_network, size_factor, stats_model
+
+if TYPE_CHECKING:
+    from trainer.runs import RunRecord
 
 #: Default memory budget for one pass through the network.
 DEFAULT_MEMORY_MB = 1024
@@ -189,8 +193,9 @@ class Stylizer:
         return preserve_colors(img, out) if preserve else out
 
 
-def load_stylizer(run_ref: str, runs_dir: str, *, step: int | None = None, memory_mb: float = DEFAULT_MEMORY_MB) -> tuple[Stylizer, dict]:
-    """The network of a run folder at its newest (or a given) checkpoint.
+def load_stylizer(run_ref: str, runs_dir: str, *, step: int | None = None,
+                  memory_mb: float = DEFAULT_MEMORY_MB) -> tuple[Stylizer, RunRecord, int]:
+    """The network of a run folder at its newest (or a given) checkpoint, the run's record and that checkpoint's step.
 
     The architecture is rebuilt from ``run.json`` by this package and only arrays are
     read from the checkpoint, so a run folder from elsewhere cannot run code here.
@@ -199,7 +204,7 @@ def load_stylizer(run_ref: str, runs_dir: str, *, step: int | None = None, memor
 
     run = RunFolder(run_path(run_ref, runs_dir))
     info = run.read_info()
-    net = info["network"]
+    net = info.network
     skip = bool(net.get("photo_skip", False))
     model = build_network(net["arch"], float(net["width"]), photo_skip=skip)
     saved, weights, _ = run.load_checkpoint(step)
@@ -208,4 +213,4 @@ def load_stylizer(run_ref: str, runs_dir: str, *, step: int | None = None, memor
         raise RunError(f"{run.path}: checkpoint does not fit a {net['arch']} network of width {net['width']}")
     model.set_weights(weights)
     stylizer = Stylizer(model, net["arch"], float(net["width"]), photo_skip=skip, memory_mb=memory_mb)
-    return stylizer, {**info, "checkpoint_step": saved}
+    return stylizer, info, saved

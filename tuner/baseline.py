@@ -10,88 +10,19 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from nst.errors import StyletuneError
 from tuner.artifacts import atomic_store, png_bytes, upload_bytes
 from tuner.reader import artifact_dir
-
-if TYPE_CHECKING:
-    from tuner.records import TrialRecord
-
-#: Study user attribute holding the :class:`Baseline` record.
-BASELINE_ATTR = "baseline"
-BASELINE_VERSION = 1
-BASELINE_MODEL = "magenta-arbitrary"
+from tuner.records import BASELINE_ATTR, Baseline, TrialRecord, read_baseline  # noqa: F401 - read here, and by the dashboard from here
 
 
 class BaselineUnavailable(StyletuneError):
     """The baseline cannot be computed here (model or judge weights missing, judge changed)."""
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """Magenta's arbitrary stylisation (Ghiasi et al. 2017) on a study's test photos, scored by the study's judge.
-
-    It needs no training and no search, so it is the reference a study has to beat: a
-    trial whose style and content scores are both lower (0 = ideal) is better than the
-    off-the-shelf model for this painting by the judge's measure. Stored once per study
-    as the user attribute ``baseline`` (:meth:`to_dict`); its pictures are study artifacts.
-    """
-
-    scores: dict[str, float]  # {"style", "content", "noise"}: means over the test photos
-    per_photo: dict[str, dict[str, float]]
-    artifacts: dict[str, str]  # {"<content name>": id, "sheet": id}: PNGs at the proxy size
-    feasible: bool  # noise within the judge's limit, as for a trial
-    side: int  # long side at which the transformer painted (the photos are resized to it and back)
-    seconds: float
-    model: str = BASELINE_MODEL
-    version: int = BASELINE_VERSION
-    view_artifacts: dict[str, str] = field(default_factory=dict)  # the same at the study's view size, when it has one
-
-    def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Baseline | None:
-        """The record, or None when it is absent, malformed or from another version (then it is recomputed)."""
-        from dataclasses import fields
-
-        if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
-            return None
-        names = {f.name for f in fields(cls)}
-        try:
-            record = cls(**{k: v for k, v in data.items() if k in names})
-            scores = {k: float(record.scores[k]) for k in ("style", "content", "noise")}
-        except (TypeError, KeyError, ValueError):
-            return None
-        return cls(**{**record.to_dict(), "scores": scores})
-
-    def beaten_by(self, scores: Any, tradeoff: float | None = None) -> bool:
-        """Whether a trial's judge scores beat this baseline.
-
-        Two objectives: lower on both style and content (Pareto dominance, so neither score
-        was bought with the other). One objective (``--tradeoff t``): a lower style + t * content.
-        """
-        try:
-            s, c = float(scores["style"]), float(scores["content"])
-        except (TypeError, KeyError, ValueError):
-            return False
-        bs, bc = self.scores["style"], self.scores["content"]
-        if tradeoff is not None:
-            return s + tradeoff * c < bs + tradeoff * bc
-        return s <= bs and c <= bc and (s < bs or c < bc)
-
-
-def read_baseline(user_attrs: dict[str, Any]) -> Baseline | None:
-    """The study's stored baseline, from its user attributes; None if it has none yet."""
-    return Baseline.from_dict(user_attrs.get(BASELINE_ATTR))
 
 
 def beating_trials(baseline: Baseline, trials: Iterable[TrialRecord], tradeoff: float | None = None) -> list[TrialRecord]:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from tuner.records import WORKER_PID_ATTR
+from tuner.records import TrialRecord
 
 #: The shortest time after which a RUNNING trial counts as abandoned (seconds).
 MIN_ABANDONED_S = 600.0
@@ -68,7 +68,7 @@ def orphans(trials: Iterable[Any], grace: float, now: datetime | None = None) ->
     """RUNNING trials that never reached the objective (no ``worker_pid``) and are older than ``grace`` seconds."""
     out = []
     for t in trials:
-        if t.state.name != "RUNNING" or WORKER_PID_ATTR in t.user_attrs:
+        if t.state.name != "RUNNING" or TrialRecord.from_trial(t).worker_pid is not None:
             continue
         age = _age(t, now)
         if age is not None and age > grace:

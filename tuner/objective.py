@@ -3,7 +3,7 @@
 Everything a trial stores follows :mod:`tuner.reader`: ``style_config``, ``scores``,
 ``loss_curve``, ``artifacts`` (one PNG per test photo and a contact sheet), plus
 ``feasible``, ``checkpoints`` (``{step: [style, content, noise]}`` judged at the checkpoint
-steps, which the early-stop rule compares), ``seconds``, ``gatys_seconds``, ``iterations``,
+steps, which the early-stop rule compares), ``seconds``, ``proxy_seconds``, ``iterations``,
 ``stop_reason``, ``per_photo``, ``score_parts`` (style's deep and colour parts),
 ``worker_pid``; a stopped trial ``pruned_at`` and ``prune_reason``; a failed trial
 ``fail_reason``. The noise score becomes an Optuna constraint
@@ -32,9 +32,9 @@ from tuner.records import (
     CURVE_ATTR,
     FAIL_REASON_ATTR,
     FEASIBLE_ATTR,
-    GATYS_SECONDS_ATTR,
     ITERATIONS_ATTR,
     PER_PHOTO_ATTR,
+    PROXY_SECONDS_ATTR,
     PRUNE_REASON_ATTR,
     PRUNED_AT_ATTR,
     SCORE_PARTS_ATTR,
@@ -171,7 +171,7 @@ class Objective:
         trial.set_user_attr(FEASIBLE_ATTR, bool(feasible))
         trial.set_user_attr(ITERATIONS_ATTR, result.iterations)
         trial.set_user_attr(STOP_REASON_ATTR, result.reason)
-        trial.set_user_attr(GATYS_SECONDS_ATTR, round(result.seconds, 2))
+        trial.set_user_attr(PROXY_SECONDS_ATTR, round(result.seconds, 2))
         trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 2))
         trial.set_user_attr(ARTIFACTS_ATTR, ids)
         trial.set_constraint("noise", scores["noise"] - self.judge.spec.noise_limit)

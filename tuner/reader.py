@@ -111,18 +111,16 @@ class Resolved:
 
 
 def study_record(study) -> dict[str, Any]:
-    """The study's record as stored (a JSON object), for code that extends it; readers use :func:`read_record`."""
-    rec = study.user_attrs.get(STUDY_ATTR)
-    if not isinstance(rec, dict):
-        raise StorageError(f"study {study.study_name!r} was not made by `tuner search` (no {STUDY_ATTR} record)")
-    return rec
+    """The study's record as a JSON object (:meth:`StudyRecord.to_user_attrs`), for code that extends it;
+    readers use :func:`read_record`."""
+    return read_record(study).to_user_attrs()[STUDY_ATTR]
 
 
 def read_record(study) -> StudyRecord:
     """The study's :class:`~tuner.records.StudyRecord`; a one-line error for a study ``tuner search`` did not make."""
-    study_record(study)
     rec = StudyRecord.from_user_attrs(study.user_attrs)
-    assert rec is not None
+    if rec is None:
+        raise StorageError(f"study {study.study_name!r} was not made by `tuner search` (no {STUDY_ATTR} record)")
     return rec
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 # -- study user attributes
 STUDY_ATTR = "styletune"  #: the StudyRecord, a JSON object
 CHOSEN_ATTR = "chosen_trial"  #: the trial number a person picked; absent until someone picks
+BASELINE_ATTR = "baseline"  #: the :class:`Baseline`, a JSON object; absent until first asked for
 
 # -- trial user attributes (each also a TrialRecord field)
 CONFIG_ATTR = "style_config"
@@ -33,7 +34,8 @@ VIEW_ARTIFACTS_ATTR = "view_artifacts"
 FEASIBLE_ATTR = "feasible"
 CHECKPOINTS_ATTR = "checkpoints"
 SECONDS_ATTR = "seconds"
-GATYS_SECONDS_ATTR = "gatys_seconds"
+PROXY_SECONDS_ATTR = "proxy_seconds"  #: the proxy run's own time (network or Gatys), within ``seconds``
+_OLD_PROXY_SECONDS = "gatys_seconds"  #: its name in studies made before the network proxy existed
 ITERATIONS_ATTR = "iterations"
 STOP_REASON_ATTR = "stop_reason"
 PER_PHOTO_ATTR = "per_photo"
@@ -70,6 +72,10 @@ def _dict(data: Any) -> dict[str, Any]:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if finite(value) else None
 
 
 def _int(value: Any) -> int | None:
@@ -195,8 +201,8 @@ class TrialRecord:
     display: ``feasible`` (the noise is within the judge's limit; the noise is also an
     Optuna constraint, so ``study.best_trials`` leaves such trials out), ``checkpoints``
     (``{step: [style, content, noise]}`` judged mid-run, compared by the early-stop
-    rule), ``seconds``, ``gatys_seconds``, ``iterations``, ``stop_reason``,
-    ``per_photo``, ``score_parts``, ``worker_pid`` and ``recipe`` (the seeded trials); a
+    rule), ``seconds``, ``proxy_seconds`` (``gatys_seconds`` in older studies),
+    ``iterations``, ``stop_reason``, ``per_photo``, ``score_parts``, ``worker_pid`` and ``recipe`` (the seeded trials); a
     stopped (PRUNED) trial ``pruned_at`` and ``prune_reason``; a FAIL trial ``fail_reason``.
     ``number``, ``state``, ``params`` and ``values`` are Optuna's own, read along.
     """
@@ -213,7 +219,7 @@ class TrialRecord:
     feasible: bool = True
     checkpoints: dict[str, tuple[float, ...]] = field(default_factory=dict)
     seconds: float | None = None
-    gatys_seconds: float | None = None
+    proxy_seconds: float | None = None
     iterations: int | None = None
     stop_reason: str | None = None
     per_photo: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -240,8 +246,8 @@ class TrialRecord:
             feasible=a.get(FEASIBLE_ATTR, True) is not False,
             checkpoints={str(k): tuple(float(x) for x in v) for k, v in _dict(cps).items()
                          if isinstance(v, list | tuple) and all(finite(x) for x in v)},
-            seconds=float(a[SECONDS_ATTR]) if finite(a.get(SECONDS_ATTR)) else None,
-            gatys_seconds=float(a[GATYS_SECONDS_ATTR]) if finite(a.get(GATYS_SECONDS_ATTR)) else None,
+            seconds=_float(a.get(SECONDS_ATTR)),
+            proxy_seconds=_float(a.get(PROXY_SECONDS_ATTR, a.get(_OLD_PROXY_SECONDS))),
             iterations=_int(a.get(ITERATIONS_ATTR)), stop_reason=_str(a.get(STOP_REASON_ATTR)),
             per_photo={str(k): _floats(v) for k, v in _dict(a.get(PER_PHOTO_ATTR)).items()},
             score_parts=_floats(a.get(SCORE_PARTS_ATTR)), recipe=_str(a.get(RECIPE_ATTR)),
@@ -322,3 +328,65 @@ def pareto_front(study) -> list[TrialRecord]:
     """
     front = [r for r in trial_records(study.best_trials) if r.scored and r.feasible]
     return sorted(front, key=lambda r: (r.total, r.number))
+
+
+# -- the study's baseline
+BASELINE_VERSION = 1
+BASELINE_MODEL = "magenta-arbitrary"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Magenta's arbitrary stylisation (Ghiasi et al. 2017) on a study's test photos, scored by the study's judge.
+
+    It needs no training and no search, so it is the reference a study has to beat: a
+    trial whose style and content scores are both lower (0 = ideal) is better than the
+    off-the-shelf model for this painting by the judge's measure. Stored once per study
+    as the user attribute ``baseline`` (:meth:`to_dict`); its pictures are study artifacts.
+    """
+
+    scores: dict[str, float]  # {"style", "content", "noise"}: means over the test photos
+    per_photo: dict[str, dict[str, float]]
+    artifacts: dict[str, str]  # {"<content name>": id, "sheet": id}: PNGs at the proxy size
+    feasible: bool  # noise within the judge's limit, as for a trial
+    side: int  # long side at which the transformer painted (the photos are resized to it and back)
+    seconds: float
+    model: str = BASELINE_MODEL
+    version: int = BASELINE_VERSION
+    view_artifacts: dict[str, str] = field(default_factory=dict)  # the same at the study's view size, when it has one
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Baseline | None:
+        """The record, or None when it is absent, malformed or from another version (then it is recomputed)."""
+        if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
+            return None
+        names = {f.name for f in fields(cls)}
+        try:
+            record = cls(**{k: v for k, v in data.items() if k in names})
+            scores = {k: float(record.scores[k]) for k in ("style", "content", "noise")}
+        except (TypeError, KeyError, ValueError):
+            return None
+        return cls(**{**record.to_dict(), "scores": scores})
+
+    def beaten_by(self, scores: Any, tradeoff: float | None = None) -> bool:
+        """Whether a trial's judge scores beat this baseline.
+
+        Two objectives: lower on both style and content (Pareto dominance, so neither score
+        was bought with the other). One objective (``--tradeoff t``): a lower style + t * content.
+        """
+        try:
+            s, c = float(scores["style"]), float(scores["content"])
+        except (TypeError, KeyError, ValueError):
+            return False
+        bs, bc = self.scores["style"], self.scores["content"]
+        if tradeoff is not None:
+            return s + tradeoff * c < bs + tradeoff * bc
+        return s <= bs and c <= bc and (s < bs or c < bc)
+
+
+def read_baseline(user_attrs: Mapping[str, Any]) -> Baseline | None:
+    """The study's stored baseline, from its user attributes; None if it has none yet."""
+    return Baseline.from_dict(user_attrs.get(BASELINE_ATTR))

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tuner.records import CHECKPOINTS_ATTR  # noqa: F401 - the objective writes checkpoints under this name
+from tuner.records import TrialRecord
 
 
 @dataclass(frozen=True)
@@ -65,13 +65,14 @@ class ParetoStopRule:
 
 
 def checkpoint_points(trials, step: int, exclude: int | None = None) -> list[tuple[float, float]]:
-    """(style, content) of every trial that recorded a checkpoint at ``step`` (FAIL trials excluded)."""
+    """(style, content) of every trial (Optuna's or a record) that recorded a checkpoint at ``step`` (FAIL trials excluded)."""
     out = []
     key = str(step)
     for t in trials:
-        if t.number == exclude or t.state.name == "FAIL":
+        rec = t if isinstance(t, TrialRecord) else TrialRecord.from_trial(t)
+        if rec.number == exclude or rec.state == "FAIL":
             continue
-        cps = t.user_attrs.get(CHECKPOINTS_ATTR) or {}
+        cps = rec.checkpoints
         if key in cps:
             out.append((float(cps[key][0]), float(cps[key][1])))
     return out

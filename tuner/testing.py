@@ -121,7 +121,7 @@ def make_study(
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 
     from tuner import records
-    from tuner.reader import CHOSEN_ATTR, STUDY_ATTR, artifact_dir, open_storage
+    from tuner.reader import CHOSEN_ATTR, artifact_dir, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rng = np.random.default_rng(seed)
@@ -136,22 +136,22 @@ def make_study(
     tmp = Path(tempfile.mkdtemp(prefix="studyfactory-"))
     names = list(photos)
 
-    if study.user_attrs.get(STUDY_ATTR) is None:
+    if records.StudyRecord.from_user_attrs(study.user_attrs) is None:
         import hashlib
 
         style_file = _write_png(tmp, "painting", painting)
         style_id = upload_artifact(artifact_store=store, file_path=style_file, study_or_trial=study, mimetype="image/png")
         content_ids = {n: upload_artifact(artifact_store=store, file_path=_write_png(tmp, n, photos[n]),
                                           study_or_trial=study, mimetype="image/png") for n in names}
-        record = {
-            "version": 1, "style_name": name, "style_sha256": hashlib.sha256(Path(style_file).read_bytes()).hexdigest(),
-            "style_artifact": style_id, "content_names": names, "content_artifacts": content_ids,
-            "proxy_size": int(max(next(iter(photos.values())).shape[:2])), "steps": steps,
-            "judge": judge or {"name": "fixture-pixels", "version": 1}, "objectives": ["style", "content"],
-            "tradeoff": None, "style_file": "painting.png", "artifact_folder": str(adir.resolve()),
-        }
-        study.set_user_attr(STUDY_ATTR, record)
-    if baseline and study.user_attrs.get("baseline") is None:
+        record = records.StudyRecord(
+            style_name=name, style_sha256=hashlib.sha256(Path(style_file).read_bytes()).hexdigest(),
+            style_artifact=style_id, content_names=tuple(names), content_artifacts=content_ids,
+            proxy_size=int(max(next(iter(photos.values())).shape[:2])), steps=steps,
+            judge=judge or {"name": "fixture-pixels", "version": 1}, objectives=("style", "content"),
+            style_file="painting.png", artifact_folder=str(adir.resolve()))
+        for key, value in record.to_user_attrs().items():
+            study.set_user_attr(key, value)
+    if baseline and records.read_baseline(study.user_attrs) is None:
         _store_baseline(study, store, tmp, painting, photos)
 
     def ask():
@@ -221,7 +221,7 @@ def _store_baseline(study, store, tmp: Path, painting: np.ndarray, photos: dict[
     from optuna.artifacts import upload_artifact
 
     from nst import arbitrary
-    from tuner.baseline import BASELINE_ATTR, Baseline
+    from tuner.records import BASELINE_ATTR, Baseline
 
     vector = arbitrary.style_vector(painting)
     per_photo, ids, results = {}, {}, []

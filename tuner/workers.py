@@ -30,7 +30,7 @@ from typing import Any
 
 from nst.errors import StyletuneError
 from tuner.liveness import orphans
-from tuner.records import FAIL_REASON_ATTR, RECIPE_ATTR, WORKER_PID_ATTR
+from tuner.records import RECIPE_ATTR, TrialRecord
 
 #: Stop a worker after this many trials in a row failed: something is wrong beyond one config.
 MAX_CONSECUTIVE_FAILURES = 5
@@ -67,7 +67,8 @@ class RetryCleanCopy:
         system = {"failed_trial": trial.system_attrs.get("failed_trial", trial.number), "retry_history": history}
         if "fixed_params" in trial.system_attrs:
             system["fixed_params"] = trial.system_attrs["fixed_params"]
-        user = {k: v for k, v in trial.user_attrs.items() if k == RECIPE_ATTR}
+        recipe = TrialRecord.from_trial(trial).recipe
+        user = {RECIPE_ATTR: recipe} if recipe else {}
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.WAITING, params=trial.params,
                                                   distributions=trial.distributions, user_attrs=user,
                                                   system_attrs=system))
@@ -93,7 +94,7 @@ def fail_and_requeue(study, pids: set[int]) -> None:
 
     running = optuna.trial.TrialState.RUNNING
     for t in study.get_trials(deepcopy=False, states=(running,)):
-        if t.user_attrs.get(WORKER_PID_ATTR) in pids:
+        if TrialRecord.from_trial(t).worker_pid in pids:
             with contextlib.suppress(Exception):  # another process may have finished it meanwhile
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
             requeue(study, t.number)
@@ -108,7 +109,7 @@ class FailureStreak:
     def __call__(self, study, trial) -> None:
         if trial.state.name == "FAIL":
             self.count += 1
-            self.reason = trial.user_attrs.get(FAIL_REASON_ATTR, "")
+            self.reason = TrialRecord.from_trial(trial).fail_reason or ""
             if self.count >= self.limit:
                 study.stop()
         else:
