@@ -23,7 +23,6 @@ from typing import Any
 
 import pandas as pd
 
-from tuner.baseline import Baseline, beaten_on, beating_trials, losing_note, read_baseline
 from tuner.liveness import live_running
 from tuner.reader import (
     DEFAULT_RULE,
@@ -41,11 +40,16 @@ from tuner.records import (
     SCORE_NAMES,
     SHEET,
     STATES,  # noqa: F401 - the pages' state filter lists them
+    Baseline,
     StudyRecord,
     TrialRecord,
+    beaten_on,
+    beating_trials,
     chosen_trial,
     finite,
+    losing_note,
     pareto_front,
+    read_baseline,
     state_counts,
 )
 
@@ -300,11 +304,11 @@ def ensure_baseline(study, settings: Settings) -> Baseline:
 
 
 def baseline_verdict(df: pd.DataFrame, baseline: Baseline, tradeoff: float | None = None) -> dict[str, Any]:
-    """Which finished, feasible trials beat the baseline (:func:`tuner.baseline.beating_trials`, the rule every
+    """Which finished, feasible trials beat the baseline (:func:`tuner.records.beating_trials`, the rule every
     command applies).
 
     ``{"beaten_by": [numbers, best first], "trials": n feasible finished, "text": one line, "note": the line
-    :func:`tuner.baseline.losing_note` gives when no trial beats it (naming ``tuner preview``), else None}``.
+    :func:`tuner.records.losing_note` gives when no trial beats it (naming ``tuner preview``), else None}``.
     """
     done = df[(df["state"] == "COMPLETE") & df["style"].notna() & df["content"].notna() & df["feasible"]]
     trials = [TrialRecord(number=int(r.number), state="COMPLETE", feasible=True,

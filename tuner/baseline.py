@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tempfile
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,39 +22,6 @@ from tuner.records import BASELINE_ATTR, Baseline, TrialRecord, read_baseline  #
 
 class BaselineUnavailable(StyletuneError):
     """The baseline cannot be computed here (model or judge weights missing, judge changed)."""
-
-
-def beating_trials(baseline: Baseline, trials: Iterable[TrialRecord], tradeoff: float | None = None) -> list[TrialRecord]:
-    """The finished, feasible trials that beat ``baseline`` (:meth:`Baseline.beaten_by`), smallest style + content first.
-
-    The one answer to "does the search beat the free model?": ``tuner show``, ``tuner best``,
-    the default pick (:func:`tuner.reader.default_trial`), ``trainer fit --from-study`` and
-    the dashboard all ask it here.
-    """
-    beat = (t for t in trials if t.scored and t.feasible and baseline.beaten_by(t.scores, tradeoff))
-    return sorted(beat, key=lambda t: (t.total, t.number))
-
-
-def beaten_on(tradeoff: float | None = None) -> str:
-    """How a trial has to beat the baseline, in words: "on both scores" or "on style + t * content"."""
-    return "on both scores" if tradeoff is None else f"on style + {tradeoff:g} * content"
-
-
-def losing_note(baseline: Baseline | None, trials: Iterable[TrialRecord], tradeoff: float | None = None) -> str | None:
-    """One line when no finished, feasible trial beats the baseline, naming ``tuner preview`` as the alternative.
-
-    None (nothing to say) when some trial beats it, when no trial has finished feasibly yet,
-    or when there is no baseline (it could not be computed here: no verdict is invented).
-    """
-    if baseline is None:
-        return None
-    done = [t for t in trials if t.scored and t.feasible]
-    if not done or beating_trials(baseline, done, tradeoff):
-        return None
-    s = baseline.scores
-    return (f"no trial beats the off-the-shelf baseline (style {s['style']:.3f}, content {s['content']:.3f}) "
-            f"{beaten_on(tradeoff)}; for this painting `tuner preview --style PAINTING --content PHOTO -o out.png` "
-            "may serve you better")
 
 
 def _painting_from_bytes(data: bytes, filename: str) -> np.ndarray:

@@ -130,15 +130,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _baseline_lines(study, rec: StudyRecord, args: argparse.Namespace) -> list[str]:
     """The off-the-shelf model's scores and how many trials beat it (computed on first view); when none does,
-    a second line naming ``tuner preview`` (:func:`tuner.baseline.losing_note`)."""
-    from tuner.baseline import (
-        BaselineUnavailable,
-        beaten_on,
-        beating_trials,
-        ensure_baseline,
-        losing_note,
-        read_baseline,
-    )
+    a second line naming ``tuner preview`` (:func:`tuner.records.losing_note`)."""
+    from tuner.baseline import BaselineUnavailable, ensure_baseline
+    from tuner.records import beaten_on, beating_trials, losing_note, read_baseline
 
     label = "off-the-shelf baseline (Magenta arbitrary network, no training)"
     if args.no_baseline:

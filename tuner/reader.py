@@ -166,10 +166,10 @@ def default_trial(study) -> int:
     scores (style + content, both 0 = ideal, 1 = no better than doing nothing): the
     trial closest to the ideal corner of the Pareto front in the judge's own units. When
     some of them beat the study's stored off-the-shelf baseline
-    (:func:`tuner.baseline.beating_trials`), the pick is made among those only: a trial
+    (:func:`tuner.records.beating_trials`), the pick is made among those only: a trial
     with a smaller sum that loses to the free model on one score is not worth training.
     """
-    from tuner.baseline import beating_trials, read_baseline
+    from tuner.records import beating_trials, read_baseline
 
     candidates = [r for r in finished_trials(study) if r.style_config and r.feasible]
     if not candidates:
@@ -186,7 +186,7 @@ def baseline_note(study) -> str | None:
     None too when the study has no baseline stored (it could not be computed, or nobody
     has viewed the study yet): then there is no verdict to report. Reads only, computes nothing.
     """
-    from tuner.baseline import losing_note, read_baseline
+    from tuner.records import losing_note, read_baseline
 
     rec = StudyRecord.from_user_attrs(study.user_attrs)
     return losing_note(read_baseline(study.user_attrs), finished_trials(study), rec.tradeoff if rec else None)
