@@ -64,6 +64,8 @@ from nst.images import resize
 #: Ways to restore detail after enlarging; see the module docstring.
 DETAILS = ("plain", "highpass", "guided", "repaint", "pyramid")
 DEFAULT_DETAIL = "guided"
+#: The ones that need only the work-size painting and the full-size photo (:func:`enlarge`).
+ENLARGE_DETAILS = ("plain", "highpass", "guided")
 #: Guided filter window radius at the work size and its regulariser (on a [0, 1] scale):
 #: a 5x5 window is about one stroke of Magenta's network; eps = 0.03^2 treats luminance
 #: variation below ~3 % as noise, so flat painted areas get no photo detail.
@@ -142,6 +144,35 @@ def _paint_padded(paint: Paint, photo: np.ndarray, multiple: int) -> np.ndarray:
     return out[:h, :w]
 
 
+def enlarge(painted: np.ndarray, photo: np.ndarray, small: np.ndarray | None = None, *,
+            detail: str = DEFAULT_DETAIL) -> np.ndarray:
+    """A work-size painting enlarged to the full-size ``photo``'s shape, with ``detail`` restored from it.
+
+    For the detail methods that need no second pass of the network (:data:`ENLARGE_DETAILS`),
+    so a painting made earlier (the proxy's own render of a test photo) becomes its
+    view-size picture without the network. ``small`` is the photo the network painted
+    (default: ``photo`` resized to ``painted``'s shape with Lanczos, as
+    :func:`paint_at_scale` makes it).
+    """
+    if detail not in ENLARGE_DETAILS:
+        raise ValueError(f"enlarge restores detail by one of {', '.join(ENLARGE_DETAILS)}, not {detail!r}")
+    painted = np.asarray(painted, np.float32)
+    photo = np.asarray(photo, np.float32)
+    h, w = photo.shape[:2]
+    if small is None:
+        small = resize(photo, (painted.shape[1], painted.shape[0]))
+    if small.shape != painted.shape:
+        raise ValueError(f"the painted photo {small.shape} and the painting {painted.shape} differ in shape")
+    out = _up(painted, (h, w))
+    if detail == "highpass":
+        out = out + (luminance(photo) - _up(luminance(small), (h, w)))[..., None]
+    elif detail == "guided":
+        y_small = luminance(small)
+        slope = _bilinear(guided_slope(y_small, painted), (h, w))
+        out = out + slope * (luminance(photo) - _up(y_small, (h, w)))[..., None]
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
 def paint_at_scale(paint: Paint, photo: np.ndarray, work_side: int, *, detail: str = DEFAULT_DETAIL,
                    multiple: int = 4) -> np.ndarray:
     """Paint ``photo`` (H, W, 3) in [0, 1] at long side ``work_side`` and enlarge it to (H, W, 3) with ``detail``.
@@ -164,15 +195,10 @@ def paint_at_scale(paint: Paint, photo: np.ndarray, work_side: int, *, detail: s
     painted = np.asarray(paint(small), np.float32)
     if painted.shape != small.shape:
         raise ValueError(f"paint must return its input's shape {small.shape}, got {painted.shape}")
+    if detail in ENLARGE_DETAILS:
+        return enlarge(painted, photo, small, detail=detail)
     out = _up(painted, (h, w))
-    if detail == "highpass":
-        y = luminance(photo)
-        out = out + (y - _up(luminance(small), (h, w)))[..., None]
-    elif detail == "guided":
-        y_small = luminance(small)
-        slope = _bilinear(guided_slope(y_small, painted), (h, w))
-        out = out + slope * (luminance(photo) - _up(y_small, (h, w)))[..., None]
-    elif detail == "repaint":
+    if detail == "repaint":
         full = _paint_padded(paint, photo, multiple)
         out = out + full - _up(resize(full, (small_hw[1], small_hw[0])), (h, w))
     elif detail == "pyramid":

@@ -7,7 +7,16 @@ import pytest
 
 from nst.images import resize
 from nst.strokes import stroke_wavelength
-from nst.viewsize import DETAILS, box_mean, guided_slope, luminance, paint_at_scale, work_shape
+from nst.viewsize import (
+    DETAILS,
+    ENLARGE_DETAILS,
+    box_mean,
+    enlarge,
+    guided_slope,
+    luminance,
+    paint_at_scale,
+    work_shape,
+)
 
 
 def waves(n: int, cycles: float, m: int | None = None) -> np.ndarray:
@@ -104,6 +113,16 @@ def test_box_mean_matches_a_direct_mean():
     x = np.random.default_rng(0).random((20, 30, 2)).astype(np.float32)
     padded = np.pad(x, ((2, 2), (2, 2), (0, 0)), mode="edge")
     assert np.allclose(box_mean(x, 2)[7, 11], padded[7:12, 11:16].mean(axis=(0, 1)), atol=1e-6)
+
+
+@pytest.mark.parametrize("detail", ENLARGE_DETAILS)
+def test_enlarging_a_stored_work_size_painting_equals_painting_at_scale(detail):
+    photo = edges(150, 200)
+    small = resize(photo, (64, 48))  # what a proxy painted at 64 px
+    np.testing.assert_allclose(enlarge(warm(small), photo, detail=detail),
+                               paint_at_scale(warm, photo, 64, detail=detail), atol=1e-6)
+    with pytest.raises(ValueError, match="enlarge"):
+        enlarge(warm(small), photo, detail="repaint")
 
 
 def test_rejects_an_unknown_detail_and_a_network_that_changes_the_size():
