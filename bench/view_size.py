@@ -3,7 +3,7 @@
 A trial is tuned and shown at 128 px; people paint 512-2048 px photos. This bench tunes a
 network proxy exactly as a study does (Magenta's transformer with the painting folded in,
 photo blend on, ``--steps`` Adam steps of the default loss on the test photos at 128 px;
-:func:`trainer.proxy.tune_network`), then paints each test photo
+:func:`nst.netproxy.tune_network`), then paints each test photo
 
 * at 128 px: the proxy render, what the gallery shows today (the reference);
 * natively at 512 and 1024 px: what ``trainer stylize`` gives today;
@@ -78,7 +78,7 @@ def tuned_network(painting: np.ndarray, photos128: np.ndarray, steps: int):
     """The network proxy's tuned Keras model: tune_network's own compiled model after its run."""
     from nst.config import default_config
     from nst.lossnets import get_extractor
-    from trainer.proxy import _compiled, tune_network
+    from nst.netproxy import _compiled, tune_network
 
     config = default_config()
     extractor = get_extractor(config.network, config.layers, config.pooling)

@@ -62,9 +62,9 @@ def gallery_rows(record: StudyRecord, df: pd.DataFrame, numbers: Sequence[int],
 def size_note(record: StudyRecord) -> str:
     """One line on the size of the pictures the gallery shows, and what they promise."""
     if record.view_size and record.content_view_artifacts:
-        return (f"Pictures at {record.view_size} px: each trial's tuned network painted the photo at that size, as "
-                f"`trainer stylize` paints with the trained network; the judge's scores are at the "
-                f"{record.proxy_size or '?'} px proxy size.")
+        return (f"Pictures at {record.view_size} px, painted as `trainer stylize` paints with the trained network: at the "
+                f"{record.proxy_size or '?'} px stroke scale the trial was tuned and judged at, then enlarged with the "
+                f"photo's detail restored.")
     if record.proxy_kind == "gatys":
         return (f"Pictures at the proxy size ({record.proxy_size or '?'} px): a Gatys-proxy study renders only at that "
                 f"size, so a network trained from a trial paints larger photos with strokes smaller, relative to the "

@@ -128,10 +128,10 @@ def tune_network(
     their proxy has it. ``extractor`` replaces the loss network built from ``config`` (tests).
 
     ``view`` holds the test photos at the size people look at (a study's ``view_size``,
-    512 px by default): when the run ends well, the tuned network paints each of them with
-    :func:`paint`, the function ``trainer stylize`` paints with, into ``result.view_images``.
-    That is what the gallery shows: the trained network's picture at that size, not an
-    enlargement of the proxy's.
+    512 px by default): when the run ends well, the tuned network paints each of them as
+    ``trainer stylize`` paints a large photo (:func:`nst.viewsize.paint_at_scale`: at the
+    proxy's size, the stroke scale the trial was tuned and judged at, then enlarged with
+    the photo's detail restored) into ``result.view_images``. That is what the gallery shows.
     """
     import tensorflow as tf
 
@@ -182,7 +182,10 @@ def tune_network(
             result.status, result.reason = "stopped", "stopped by callback"
             break
     if result.ok and view:
-        result.view_images = [paint(net.model, photo) for photo in view]
+        from nst.viewsize import paint_at_scale
+
+        side = int(max(batch.shape[1:3]))
+        result.view_images = [paint_at_scale(lambda x: paint(net.model, x), photo, side) for photo in view]
     result.seconds = time.perf_counter() - started
     if result.status == "ok":
         result.reason = f"reached {steps} steps"

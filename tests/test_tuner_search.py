@@ -486,10 +486,11 @@ def test_a_network_study_shows_each_trial_at_the_view_size_and_a_gatys_study_say
     big = reader.read_image_artifact(url, trial.view_artifacts["p0"])
     small = reader.read_image_artifact(url, trial.artifacts["p0"])
     assert big.shape == (96, 96, 3) and small.shape == (32, 32, 3)
-    # the view picture is the tuned network's own painting at 96 px, not the 32 px render enlarged
+    # the view picture is the look the trial was judged on, only bigger: painted at the 32 px stroke
+    # scale and enlarged with the photo's detail (as trainer stylize paints a large photo)
     from nst.images import resize
 
-    assert np.abs(big - resize(small, (96, 96))).mean() > 0.01
+    assert np.abs(big - resize(small, (96, 96))).mean() < 0.05
     df = study_frame(_study(tmp_path, "net"))
     row = gallery_rows(net, df, [trial.number])[0]
     assert row["photo"] == "p0"

@@ -91,13 +91,22 @@ def _stylize(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(targets), desc=f"stylize ({info.name}, step {step})", unit="photo",
                disable=args.quiet, dynamic_ncols=True)
     tiled = 0
+    work = None if args.native else (args.work_side or int(info.settings.get("size") or 0) or None)
     try:
         for src, dst in targets:
             img = load_image(src)
             tiles = stylizer.n_tiles(*img.shape[:2])
             tiled += tiles > 1
             bar.set_postfix(file=src.name[-30:], tiles=tiles, refresh=False)
-            save_image(dst, stylizer(img, preserve=args.preserve_colors))
+            if work is None or max(img.shape[:2]) <= work:
+                result = stylizer(img, preserve=args.preserve_colors)
+            else:  # the look the gallery showed, at any size: paint at the stroke scale, enlarge with detail
+                from nst.viewsize import paint_at_scale
+                from trainer.stylize import preserve_colors
+
+                result = paint_at_scale(stylizer, img, work)
+                result = preserve_colors(img, result) if args.preserve_colors else result
+            save_image(dst, result)
             bar.update(1)
     finally:
         bar.close()
@@ -142,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("inputs", nargs="+", metavar="INPUT", help="photos or folders of photos")
     s.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
     s.add_argument("--preserve-colors", action="store_true", help="keep the photo's colours (luminance-only transfer)")
+    size = s.add_mutually_exclusive_group()
+    size.add_argument("--work-side", type=int_in(32, 8192, "--work-side"),
+                      help="paint at this long side, then enlarge with the photo's detail restored, so strokes keep the "
+                           "size relative to the picture that the study's gallery showed (default: the run's training "
+                           "size, the study's proxy size)")
+    size.add_argument("--native", action="store_true",
+                      help="paint at the photo's own size instead: strokes keep their size in pixels, so a large photo "
+                           "gets a finer texture than the gallery showed")
     s.add_argument("--memory-mb", type=float_in(64, 1_000_000, "--memory-mb"), default=1024,
                    help="memory budget of one pass; larger pictures are tiled (default 1024)")
     s.add_argument("--step", type=int_in(0, 10**9, "--step"), help="use this checkpoint instead of the newest")
