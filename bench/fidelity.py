@@ -110,8 +110,10 @@ def judge_means(judge, images: Sequence[np.ndarray]) -> dict[str, float]:
 
 
 def train_and_stylise(row: Row, *, painting_bytes: bytes, photos: dict[str, np.ndarray], data: str, runs_dir: Path,
-                      name: str, settings: dict[str, Any], progress: bool) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Train one network with ``row.config``; return its results on ``photos`` after training and before."""
+                      name: str, settings: dict[str, Any], progress: bool) -> tuple[list[np.ndarray], list[np.ndarray], Any]:
+    """Train one network with ``row.config``; its results on ``photos`` after training and before, and its painter.
+
+    The painter is ``trainer stylize``'s (:class:`trainer.stylize.Stylizer`) on the trained weights."""
     from trainer.data import scan_photos
     from trainer.fit import Settings, Trainer, create_run
     from trainer.runs import RunFolder
@@ -132,7 +134,7 @@ def train_and_stylise(row: Row, *, painting_bytes: bytes, photos: dict[str, np.n
     row.steps = trainer.step
     after = trainer.stylise_photos()
     names = list(photos)
-    return [after[n] for n in names], [before[n] for n in names] if before else []
+    return [after[n] for n in names], [before[n] for n in names] if before else [], trainer._stylizer
 
 
 # -- the whole bench ---------------------------------------------------------------------------
@@ -224,10 +226,11 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         rows.append(row)
 
     untrained: list[np.ndarray] = []
+    painters: dict[str, Any] = {}
     for i, row in enumerate(rows):
         log(f"training {row.label} ({i + 1}/{len(rows)}): {settings}")
         label = row.label.replace(" ", "")
-        row.network_images, before = train_and_stylise(
+        row.network_images, before, painters[row.label] = train_and_stylise(
             row, painting_bytes=painting_bytes, photos=photos, data=data, runs_dir=out / "runs",
             name=f"{label}-{settings.get('arch', 'net')}", settings=settings, progress=progress)
         row.network = judge_means(judge, row.network_images)
@@ -257,12 +260,45 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     for _label, _scores, images in references:  # photo | (no proxy: white) | reference result
         sheet_rows.append([img for j in range(len(names)) for img in (batch[j], np.ones_like(batch[j]), images[j])])
     sheet = save_image(out / "fidelity_sheet.png", contact_sheet(sheet_rows, cell=max(64, min(batch.shape[1], 160))))
-    result = {"study": study_name, "settings": settings, "proxy_init": proxy_init, "photos": names, "summary": summary, "sheet": str(sheet),
+    view = view_fidelity(storage, artifacts, rec, {n: finished[n] for n in picked}, painters, spec, painting,
+                         int(settings.get("size") or rec.proxy_size or 128), out, log)
+    result = {"study": study_name, "settings": settings, "view": view, "proxy_init": proxy_init, "photos": names, "summary": summary, "sheet": str(sheet),
               "rows": [{"label": r.label, "proxy": r.proxy, "network": r.network, "steps": r.steps,
                         "minutes": round(r.seconds / 60, 2)} for r in rows],
               "references": [{"label": label, "network": scores} for label, scores, _ in references]}
     (out / "fidelity.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def view_fidelity(storage: str, artifacts: str | None, rec: StudyRecord, trials: dict[int, Any], painters: dict[str, Any],
+                  spec, painting: np.ndarray, work_side: int, out: Path, log=print, view: int = 256) -> dict[str, Any] | None:
+    """The view-size part (:mod:`bench.fidelity_view`) for the trials that stored view-size pictures; None without."""
+    from bench.fidelity_view import ViewRow, format_view_report, judge_row, paint_sizes, summarise_view, view_sheet
+    from nst.images import resize_longest, save_image
+    from nst.judge import Judge
+    from tuner import reader
+
+    names = [n for n in rec.content_names if n in rec.content_view_artifacts]
+    with_view = {n: t for n, t in trials.items() if all(p in t.view_artifacts for p in names)}
+    if not names or not with_view:
+        log("view size: the study stored no view-size pictures (a Gatys study, or one made before them); skipped")
+        return None
+    photos = [reader.read_image_artifact(storage, rec.content_view_artifacts[p], artifacts) for p in names]
+    judge = Judge(spec, np.stack([resize_longest(p, view) for p in photos]).astype(np.float32), painting)
+    rows = []
+    for number, t in with_view.items():
+        row = ViewRow(f"trial {number}", [reader.read_image_artifact(storage, t.view_artifacts[p], artifacts)
+                                          for p in names])
+        row.network = paint_sizes(painters[f"trial {number}"], photos, work_side)
+        judge_row(row, judge, photos, view)
+        rows.append(row)
+    summary = summarise_view(rows)
+    table = format_view_report(rows, summary, view)
+    log(table)
+    (out / "fidelity_view.md").write_text(table + "\n", encoding="utf-8")
+    sheet = save_image(out / "fidelity_view_sheet.png", view_sheet(rows))
+    return {"summary": summary, "sheet": str(sheet),
+            "rows": [{"label": r.label, "scores": r.scores, "strokes": r.strokes} for r in rows]}
 
 
 def _fmt(scores: dict[str, float]) -> str:

@@ -82,6 +82,7 @@ def test_bench_runs_end_to_end_on_tiny_networks(tmp_path):
     assert "Spearman rho over 4 rows" in table and "| trial " in table
     sheet = load_image(out / "fidelity_sheet.png")
     assert sheet.shape[1] > sheet.shape[0]  # 4 rows, each 2 photos x (photo, proxy, network)
+    assert result["view"] is None and any("view size" in line and "skipped" in line for line in lines)
     assert json.loads((out / "fidelity.json").read_text())["settings"]["arch"] == "fast"
 
 
@@ -126,3 +127,37 @@ def test_pick_names_trials_and_refuses_one_the_study_lacks(tmp_path):
         run_bench(url, "fix", str(tmp_path / "data"), tmp_path / "out", pick=(1, 7), settings={"arch": "fast"},
                   log=lambda s: None)
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_view_size_rows_judge_the_gallery_and_the_network_at_512_and_1024_on_a_common_view():
+    """The view-size mechanics on a tiny judge: a network that paints like the gallery lands on it; one that does not, off it."""
+    from bench.fidelity_view import ViewRow, format_view_report, judge_row, paint_sizes, summarise_view, view_sheet
+    from nst.images import resize_longest
+    from nst.judge import Judge, JudgeSpec
+    from nst.viewsize import paint_at_scale
+    from tests.conftest import synthetic_painting, synthetic_photo
+
+    photos = [synthetic_photo(96, seed=s) for s in (1, 2)]
+    painting = synthetic_painting(96)
+    judge = Judge(JudgeSpec.for_network("tiny"), np.stack([resize_longest(p, 64) for p in photos]), painting)
+
+    def warm(x):  # a stand-in network: a colour shift and a blur, the same at any size
+        return np.clip(0.6 * x + 0.4 * np.array([0.9, 0.5, 0.2], np.float32), 0, 1)
+
+    rows = []
+    for label, painter in (("same", warm), ("other", lambda x: 1.0 - x)):
+        row = ViewRow(label, [paint_at_scale(warm, p, 32) for p in photos])  # the gallery's pictures
+        row.network = paint_sizes(painter, photos, 32, sizes=(512, 1024))
+        assert [im.shape for im in row.network[1024]] == [(1024, 1024, 3)] * 2
+        judge_row(row, judge, photos, 64)
+        rows.append(row)
+    same, other = rows
+    assert abs(same.scores["512"]["style"] - same.scores["gallery"]["style"]) < 0.05
+    assert abs(same.scores["1024"]["content"] - same.scores["gallery"]["content"]) < 0.05
+    assert abs(other.scores["512"]["content"] - other.scores["gallery"]["content"]) > 0.10
+    assert set(same.strokes) == {"gallery", "512", "1024"} and all(np.isfinite(v) for v in same.strokes.values())
+    summary = summarise_view(rows)
+    assert summary["512 within"] == 1 and summary["rows"] == 2
+    report = format_view_report(rows, summary, 64)
+    assert "512 px: 1 of 2 rows within ±0.10" in report and "| same " in report
+    assert view_sheet(rows, cell=32).shape[0] == 4 * (32 + 4) + 4  # a row per trial and photo
