@@ -306,3 +306,30 @@ def test_pictures_that_cannot_be_found_are_explained_in_one_line(monkeypatch, tm
     for page in ("study", "gallery", "trial"):
         _go(at, page)
         assert [w.value for w in at.warning] == [hint], page
+
+
+def test_the_gallery_shows_a_network_study_at_its_view_size_and_says_so(monkeypatch, tmp_path):
+    from dashboard.data import study_frame
+    from dashboard.pictures import gallery_rows
+    from tuner.reader import load_study, open_storage, read_record
+
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=2, n_pruned=0, n_fail=0, view_size=96)
+    study = load_study(open_storage(url), "fixture")
+    record = read_record(study)
+    rows = gallery_rows(record, study_frame(study), [0, 1])
+    assert all(r["photo_artifact"] in record.content_view_artifacts.values() for r in rows)
+    at = _go(_open(url, monkeypatch), "gallery")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Pictures at 96 px") and "trainer stylize" in c for c in captions), captions
+    assert not at.warning and "no image" not in " ".join(captions)
+    assert len(at.image) >= 4, "photo, painting and the trials' view-size pictures"
+
+
+def test_the_gallery_of_a_gatys_study_says_its_pictures_are_at_the_proxy_size(monkeypatch, tmp_path):
+    from tuner.reader import load_study, open_storage, read_record
+
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=2, n_pruned=0, n_fail=0)
+    assert read_record(load_study(open_storage(url), "fixture")).proxy_kind == "gatys"
+    at = _go(_open(url, monkeypatch), "gallery")
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Pictures at the proxy size (48 px)") and "Gatys" in c for c in captions), captions

@@ -32,7 +32,7 @@ pytest.importorskip("playwright", reason="playwright (pip) is needed to drive Ch
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
-    url = make_study(f"sqlite:///{folder}/studies.db", n_complete=6, n_pruned=1, n_fail=1)
+    url = make_study(f"sqlite:///{folder}/studies.db", n_complete=6, n_pruned=1, n_fail=1, view_size=96)
     make_run(folder / "runs", "fit-a", study="fixture", trial=2)
     with web.serve(url) as base:
         yield {"base": base, "url": url, "folder": folder}
@@ -46,7 +46,7 @@ def page(site):
 
 def test_every_page_renders_shows_its_content_and_is_not_blank(site, page, tmp_path):
     expect = {"studies": ["Studies", "6 complete"], "study": ["Study fixture", "Pareto front"],
-              "trial": ["Choose this trial for training", "Contact sheet"], "gallery": ["Gallery: fixture", "photo0"],
+              "trial": ["Choose this trial for training", "Contact sheet"], "gallery": ["Gallery: fixture", "photo0", "Pictures at 96 px"],
               "runs": ["Training runs", "Training losses", "trained network"]}
 
     def check(name, p):
@@ -68,6 +68,16 @@ def test_every_page_renders_shows_its_content_and_is_not_blank(site, page, tmp_p
         std, colours = web.pixel_spread(path.read_bytes())
         assert std > 8 and colours > 200, f"{name} screenshot looks blank (std {std:.1f}, {colours} colours): {path}"
 
+
+def test_the_gallery_draws_the_view_size_pictures(site, page):
+    """The study stores its pictures at 96 px beside the 48 px proxy renders: the gallery draws the 96 px ones.
+
+    (Runs before the running-search test, which adds trials without view-size pictures.)"""
+    web.goto(page, web.page_url(site["base"], "gallery", study="fixture"))
+    page.wait_for_function("() => document.body.innerText.includes('Pictures at 96 px')", timeout=30_000)
+    page.wait_for_function("() => [...document.images].filter(i => i.naturalWidth === 96).length >= 4", timeout=30_000)
+    widths = page.evaluate("() => [...document.images].map(i => i.naturalWidth)")
+    assert 48 not in widths, widths  # no proxy-size render among them
 
 def test_hover_shows_the_contact_sheet_and_click_opens_the_trial(site, page):
     web.goto(page, web.page_url(site["base"], "study", study="fixture"))
@@ -105,3 +115,4 @@ def test_studies_list_follows_a_running_search(site, page):
     make_study(site["url"], n_complete=2, n_pruned=0, n_fail=0)  # the search goes on in another "process"
     page.wait_for_function("() => document.body.innerText.includes('8 complete')", timeout=30_000)
     assert page.evaluate("() => window.__notReloaded === true"), "updated without a full reload"
+

@@ -104,6 +104,7 @@ def make_study(
     judge: dict | None = None,
     baseline: bool = False,
     artifacts: str | os.PathLike[str] | None = None,
+    view_size: int | None = None,
 ) -> str:
     """Create (or extend) study ``name`` in ``url`` following the tuner.records contract; return the URL.
 
@@ -115,7 +116,9 @@ def make_study(
     ``baseline`` stores an off-the-shelf baseline: the real arbitrary network's pictures
     (:mod:`nst.arbitrary`, about a second) scored by the fixture's pixel judge.
     ``artifacts`` is the artifact folder (``tuner search --artifacts``; default beside the
-    SQLite file); like ``tuner search``, the study records it.
+    SQLite file); like ``tuner search``, the study records it. ``view_size`` stores the test
+    photos and every finished trial's pictures at that size too, as a network-proxy study
+    does (the fixture's pictures enlarged).
     """
     import optuna
     from optuna.artifacts import FileSystemArtifactStore, upload_artifact
@@ -148,7 +151,10 @@ def make_study(
             style_artifact=style_id, content_names=tuple(names), content_artifacts=content_ids,
             proxy_size=int(max(next(iter(photos.values())).shape[:2])), steps=steps,
             judge=judge or {"name": "fixture-pixels", "version": 1}, objectives=("style", "content"),
-            style_file="painting.png", artifact_folder=str(adir.resolve()))
+            style_file="painting.png", artifact_folder=str(adir.resolve()), view_size=view_size,
+            content_view_artifacts={n: upload_artifact(artifact_store=store, study_or_trial=study, mimetype="image/png",
+                                                       file_path=_write_png(tmp, f"{n}-view", _view(photos[n], view_size)))
+                                    for n in names} if view_size else {})
         for key, value in record.to_user_attrs().items():
             study.set_user_attr(key, value)
     if baseline and records.read_baseline(study.user_attrs) is None:
@@ -194,6 +200,16 @@ def make_study(
         trial.set_user_attr(records.SCORES_ATTR, scores)
         trial.set_user_attr(records.CURVE_ATTR, curve)
         trial.set_user_attr(records.ARTIFACTS_ATTR, ids)
+        if view_size:
+            views = {n: upload_artifact(artifact_store=store, study_or_trial=trial, mimetype="image/png",
+                                        file_path=_write_png(tmp, f"t{trial.number}-{n}-view", _view(img, view_size)))
+                     for n, img in zip(names, images, strict=True)}
+            views[records.SHEET] = upload_artifact(
+                artifact_store=store, study_or_trial=trial, mimetype="image/png",
+                file_path=_write_png(tmp, f"t{trial.number}-view-sheet",
+                                     contact_sheet([[_view(p, view_size) for p in batch],
+                                                    [_view(i, view_size) for i in images]], cell=view_size)))
+            trial.set_user_attr(records.VIEW_ARTIFACTS_ATTR, views)
         trial.set_user_attr(records.FEASIBLE_ATTR, scores["noise"] <= NOISE_LIMIT)
         trial.set_constraint("noise", scores["noise"] - NOISE_LIMIT)  # as the objective does
         study.tell(trial, [scores["style"], scores["content"]])
@@ -214,6 +230,12 @@ def make_study(
     if chosen is not None:
         study.set_user_attr(CHOSEN_ATTR, chosen)
     return url
+
+
+def _view(img: np.ndarray, side: int) -> np.ndarray:
+    from nst.images import resize_longest
+
+    return resize_longest(img, side)
 
 
 def _store_baseline(study, store, tmp: Path, painting: np.ndarray, photos: dict[str, np.ndarray]) -> None:
