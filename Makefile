@@ -70,6 +70,15 @@ test-browser: setup
 test-postgres: setup
 	PYTHON=$(BIN)/python scripts/postgres_test.sh
 
+# The quick benchmarks, a few minutes on 2 cores; each prints its table with the ratio to its reference
+# (docs/benchmarks.md, "Running the benchmarks"). The long ones (fidelity, study cost, search efficiency,
+# the Gatys optimiser, training throughput) are run by hand with the commands in docs/benchmarks.md.
+bench: setup
+	$(BIN)/python -m bench.cli_startup --rounds 3
+	$(BIN)/python -m bench.dashboard_refresh --rounds 3
+	$(BIN)/python -m bench.preview_speed --rounds 3
+	$(BIN)/python -m bench.view_cost --repeats 1
+
 lint: setup
 	$(BIN)/ruff check nst tuner trainer dashboard tests bench
 	$(BIN)/mypy nst

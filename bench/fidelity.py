@@ -1,6 +1,6 @@
-"""Fidelity: does the trained network look like the proxy render the person picked? (issue 13)
+"""Fidelity: does the trained network look like the proxy render the person picked?
 
-The person picks a trial by looking at its Gatys proxy renders; ``trainer fit`` then
+The person picks a trial by looking at its proxy renders; ``trainer fit`` then
 trains a network with that trial's loss. The pick means something only if the network's
 results score like the proxy's (DESIGN.md: within +-0.10 on style and content, and the
 same ranking across trials). This bench measures it on one real study:
@@ -25,7 +25,7 @@ same ranking across trials). This bench measures it on one real study:
 Usage::
 
     make photos                                   # studies/photos, the default --data
-    python -m bench.fidelity --storage sqlite:////tmp/fid.db --study monet --out /tmp/fidelity
+    python -m bench.fidelity --storage sqlite:///studies/fidelity.db --study monet --out bench_out/fidelity
     python -m bench.fidelity ... --steps 200     # longer; the rate is spread as trainer fit spreads it
     python -m bench.fidelity ... --network fast --steps 400 --lr 1e-3   # from scratch
 
@@ -82,7 +82,7 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
     A network-proxy study (:mod:`nst.netproxy`) renders with the tuned network. For a
     Gatys study, ``init="magenta"`` starts the pixels from Magenta's result instead of the photo.
 
-    The second is the proposal of issue 13: network and proxy then start from the same
+    Starting from Magenta's result, network and proxy start from the same
     picture (the magenta network at step 0 *is* that picture, at any size), so the
     proxy's content no longer comes for free from starting at the photo.
     """
@@ -331,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--judge-network", help="judge with this style network instead of the study's")
     parser.add_argument("--proxy-init", choices=("photo", "magenta"), default="photo",
                         help="photo: the study's stored proxy renders; magenta: render each proxy again, "
-                             "started from Magenta's result (issue 13's proposal)")
+                             "started from Magenta's result (Gatys-proxy studies)")
     parser.add_argument("--no-default", action="store_true", help="skip the default-config row")
     parser.add_argument("--no-magenta", action="store_true", help="skip Magenta's reference row")
     parser.add_argument("-q", "--quiet", action="store_true")

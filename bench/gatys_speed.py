@@ -88,13 +88,17 @@ def _resolve_content(name_or_path: str) -> Path:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from nst.config import StyleConfig
+    from nst.config import StyleConfig, adapt_config
     from nst.errors import StyletuneError
     from nst.gatys import style_size
     from nst.images import load_image, resize_longest, save_image
-    from nst.lossnets import PRETRAINED, get_extractor
+    from nst.lossnets import PRETRAINED, get_extractor, get_spec
 
-    config = StyleConfig(network=args.network, pooling=args.pooling)
+    base = StyleConfig(pooling=args.pooling)
+    if get_spec(args.network).family == get_spec(base.network).family:
+        config = base.replace(network=args.network)
+    else:  # another architecture (``tiny`` in the smoke test): the same loss at the nearest relative depths
+        config = adapt_config(base, args.network).replace(pooling=args.pooling)
     content_path = _resolve_content(args.content)
     content = load_image(content_path, max_side=args.size)
     style = load_image(args.style)

@@ -14,7 +14,7 @@ aspect, long side 384) and as ``stretch 384``, the reference's geometry with the
 transformer, which separates what the float form costs from what the geometry saves. The
 other ways of meeting the fixed input are timed beside them: reflection padding to the
 384 square (``pad``), overlapping 384 px tiles of the photo at its full size (``tiles``),
-and the whole photo at full size in one pass (``whole full``). Target (issue #11): at most
+and the whole photo at full size in one pass (``whole full``). Target: at most
 1 s per photo up to 1024 px on 2 cores, model loading aside.
 
 Besides time, two numbers say what each way does to the picture:

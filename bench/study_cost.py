@@ -51,12 +51,12 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_ATTR = "bench_study_cost"
 
 
-def step_cost(batch, painting, steps: int = 10, warm: bool = True) -> float:
-    """Seconds per photo and L-BFGS iteration of the default config (after a warm-up run)."""
+def step_cost(batch, painting, steps: int = 10, warm: bool = True, config=None) -> float:
+    """Seconds per photo and L-BFGS iteration of ``config`` (default: the default config), after a warm-up run."""
     from nst.config import StyleConfig
     from nst.gatys import stylize
 
-    cfg = StyleConfig()
+    cfg = config or StyleConfig()
     if warm:
         stylize(batch, painting, cfg, steps=3, early_stop_tol=0)  # trace and compile
     r = stylize(batch, painting, cfg, steps=steps, early_stop_tol=0)

@@ -17,7 +17,7 @@ default judge bound to the photos at that view, and its stroke wavelength is mea
 (:func:`nst.strokes.stroke_wavelength` as a fraction of the long side: ``λ`` of the
 picture, ``λ res`` of the edges it adds over the photo painted, and ``λ res`` over the
 proxy render's). The table gives means over the photos and each
-render's difference to the 128 px proxy render (the issue's target: within +-0.10 on
+render's difference to the 128 px proxy render (the target: within +-0.10 on
 style and content). A contact sheet per painting, a row per photo (proxy 128 enlarged |
 native 512 | ours 512 | ours 1024, a 1:1 crop | native 1024, a 1:1 crop | preview 512;
 "ours" is ``--sheet-work``, default the proxy size, with ``--sheet-detail``), goes to
