@@ -319,10 +319,24 @@ PARAMS = [pytest.param(name, "in-process", id=name) for name in ROWS]
 PARAMS += [pytest.param(name, "subprocess", id=f"{name} [subprocess]") for name in SUBPROCESS]
 
 
+def _record_artifacts_beside_the_database(work: Path) -> None:
+    """Point the copied study's recorded artifact folder at the copy's own (the template's is still there)."""
+    import optuna
+
+    from tuner.records import STUDY_ATTR
+
+    for summary in optuna.get_all_study_summaries(f"sqlite:///{work / 'studies' / 'studies.db'}"):
+        study = optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{work / 'studies' / 'studies.db'}")
+        record = study.user_attrs.get(STUDY_ATTR)
+        if isinstance(record, dict):
+            study.set_user_attr(STUDY_ATTR, {**record, "artifact_folder": str(work / "studies" / "artifacts")})
+
+
 @pytest.mark.parametrize("name, how", PARAMS)
 def test_refused_with_one_line_exit_2_and_nothing_changed(name, how, template, work, capsys, monkeypatch):
     row = ROWS[name]
     if row.setup == "move-artifacts":
+        _record_artifacts_beside_the_database(work)  # as if studies/ itself had been moved here
         (work / "studies" / "artifacts").rename(work / "studies" / "artifacts.moved")
     argv = row.argv(work, template)
     before = snapshot(work)
