@@ -26,9 +26,6 @@ examples:
   trainer fit --config cfg.json --style examples/monet.jpg --data photos/ --name monet-test
   trainer fit --name monet-test --steps 8000      # resume, and train longer
 
-if TYPE_CHECKING:
-    from trainer.runs import RunRecord
-
 Where the loss comes from: --from-study best (the trial a person chose in the dashboard
 or with `tuner choose`, else the study's best by the documented rule, in the most
 recently active study), --from-study STUDY, --from-study STUDY:TRIAL, or --config
