@@ -113,7 +113,7 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
         # a --jobs worker or another terminal would otherwise replay parameters already tried.
         sampler.reseed_rng()
     _check_proxy(options, inputs.name, record)
-    if record.view_size != wanted.view_size:
+    if record.view_size != wanted.view_size:  # a resumed study paints at the view size it was made with
         views = view_photos(inputs.photos, record.view_size)
     objective = _objective(options, inputs, study, record, store, views)
     return Prepared(options, study, record, created, objective, inputs.skipped, seeded, storage)
