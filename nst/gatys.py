@@ -164,74 +164,112 @@ def stylize(
     ``init_images`` (same shape as the batch, in [0, 1]) replaces ``config.init`` as the
     starting point, e.g. an upsampled result of a coarser run.
     """
+    batch = _as_batch(contents)
+    if method not in ("lbfgs", "adam"):
+        raise ValueError(f"method must be 'lbfgs' or 'adam', not {method!r}")
+    loss = _Loss.build(extractor or get_extractor(config.network, config.layers, config.pooling), config, batch,
+                       style, jit)
+    x0 = _start(batch, config, seed, init_images)
+    run = _Run(loss, batch.shape, GatysResult(images=x0.copy()), _Stopper(early_stop_tol, patience, min_steps),
+               callback, image_callback, f"converged (loss improved < {early_stop_tol:g} over {patience} steps)")
+    started = time.perf_counter()
+    if method == "lbfgs":
+        _run_lbfgs(x0, run.evaluate, run.after_step, steps, run.result)
+    else:
+        _run_adam(x0, loss.fn, loss.content_target, loss.grams, loss.weights, steps, run.last, run.after_step,
+                  run.result)
+    result = run.result
+    result.seconds = time.perf_counter() - started
+    if result.status == "ok" and result.iterations >= steps:
+        result.reason = f"reached {steps} steps"
+    return result
+
+
+def _as_batch(contents: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+    """``(B, H, W, 3)`` float32 from one image, a batch or a list of same-sized images."""
     batch = np.stack(list(contents)) if not isinstance(contents, np.ndarray) or contents.ndim == 3 else contents
     if batch.ndim == 3:
         batch = batch[None]
     if batch.ndim != 4 or batch.shape[-1] != 3:
         raise ValueError(f"contents must be (B, H, W, 3), got {batch.shape}")
-    batch = batch.astype(np.float32)
-    if method not in ("lbfgs", "adam"):
-        raise ValueError(f"method must be 'lbfgs' or 'adam', not {method!r}")
-    extractor = extractor or get_extractor(config.network, config.layers, config.pooling)
-    style_layers = config.active_style_layers
-    size = style_size(batch.shape[1:3], config.style_scale)
-    grams = _style_grams(extractor, style, size, style_layers)
-    content_t = tf.constant(batch)
-    content_target = extractor(content_t)[config.content_layer]
-    weights = _weights_vector(config, style_layers)
-    fn = _loss_and_grad_fn(extractor, config.content_layer, style_layers, jit)
+    return batch.astype(np.float32)
+
+
+def _start(batch: np.ndarray, config: StyleConfig, seed: int, init_images: np.ndarray | None) -> np.ndarray:
+    """The starting pixels: ``init_images`` when given, else ``config.init`` per photo (seeded by its index)."""
     if init_images is not None:
         if init_images.shape != batch.shape:
             raise ValueError(f"init_images must have the batch's shape {batch.shape}, got {init_images.shape}")
-        x0 = np.clip(init_images, 0.0, 1.0).astype(np.float32)
-    else:
-        x0 = np.stack([initial_image(c, config.init, seed + i) for i, c in enumerate(batch)])
+        return np.clip(init_images, 0.0, 1.0).astype(np.float32)
+    return np.stack([initial_image(c, config.init, seed + i) for i, c in enumerate(batch)])
 
-    result = GatysResult(images=x0.copy())
-    stopper = _Stopper(early_stop_tol, patience, min_steps)
-    started = time.perf_counter()
-    n_items = batch.shape[0]
-    last: dict = {}
 
-    def evaluate(x: np.ndarray):
-        result.evaluations += 1
-        loss, per_item, terms, grad = fn(tf.constant(x, tf.float32), content_target, grams, weights)
-        last["loss"], last["per_item"], last["terms"] = float(loss), per_item, terms
-        return last["loss"], grad
+@dataclass(frozen=True)
+class _Loss:
+    """The compiled loss of one config on one batch, with its fixed targets and weights."""
 
-    def after_step(x: np.ndarray) -> bool:
+    fn: Callable
+    content_target: tf.Tensor
+    grams: dict[str, tf.Tensor]
+    weights: tf.Tensor
+
+    @classmethod
+    def build(cls, extractor: FeatureExtractor, config: StyleConfig, batch: np.ndarray, style: np.ndarray,
+              jit: bool) -> _Loss:
+        style_layers = config.active_style_layers
+        size = style_size(batch.shape[1:3], config.style_scale)
+        grams = _style_grams(extractor, style, size, style_layers)
+        content_target = extractor(tf.constant(batch))[config.content_layer]
+        weights = _weights_vector(config, style_layers)
+        return cls(_loss_and_grad_fn(extractor, config.content_layer, style_layers, jit), content_target, grams, weights)
+
+
+class _Run:
+    """One optimisation's bookkeeping: evaluations, the per-step record, callbacks and the stop decision."""
+
+    def __init__(self, loss: _Loss, shape: tuple[int, ...], result: GatysResult, stopper: _Stopper,
+                 callback: Callback | None, image_callback: ImageCallback | None, converged: str):
+        self.loss, self.shape, self.result, self.stopper = loss, shape, result, stopper
+        self.callback, self.image_callback, self.converged = callback, image_callback, converged
+        self.last: dict = {}
+
+    def evaluate(self, x: np.ndarray):
+        """Loss and gradient at ``x``, kept in ``last`` for :meth:`after_step`."""
+        self.result.evaluations += 1
+        loss, per_item, terms, grad = self.loss.fn(tf.constant(x, tf.float32), self.loss.content_target,
+                                                   self.loss.grams, self.loss.weights)
+        self.last["loss"], self.last["per_item"], self.last["terms"] = float(loss), per_item, terms
+        return self.last["loss"], grad
+
+    def after_step(self, x: np.ndarray) -> bool:
         """Record one iteration; True means stop now."""
+        result = self.result
         result.iterations += 1
-        mean_loss = last["loss"] / n_items
+        mean_loss = self.last["loss"] / self.shape[0]
         if not math.isfinite(mean_loss):
             result.status = "failed"
             result.reason = (f"loss became {mean_loss} at step {result.iterations}; "
                              "the weights are probably too large for this network")
             return True
-        result.images = np.clip(x.reshape(batch.shape), 0.0, 1.0).astype(np.float32)
+        result.images = np.clip(x.reshape(self.shape), 0.0, 1.0).astype(np.float32)
         result.history.append(mean_loss)
-        result.terms = {k: v.numpy() for k, v in last["terms"].items()}
-        if callback is not None:
-            mean_terms = {k: float(np.mean(v)) for k, v in result.terms.items()}
-            if callback(result.iterations, mean_loss, mean_terms):
-                result.status, result.reason = "stopped", "stopped by callback"
-                return True
-        if image_callback is not None and image_callback(result.iterations, result.images):
+        result.terms = {k: v.numpy() for k, v in self.last["terms"].items()}
+        if self._callbacks_stop(mean_loss):
             result.status, result.reason = "stopped", "stopped by callback"
             return True
-        if stopper.should_stop(result.iterations, mean_loss):
-            result.status, result.reason = "stopped", f"converged (loss improved < {early_stop_tol:g} over {patience} steps)"
+        if self.stopper.should_stop(result.iterations, mean_loss):
+            result.status, result.reason = "stopped", self.converged
             return True
         return False
 
-    if method == "lbfgs":
-        _run_lbfgs(x0, evaluate, after_step, steps, result)
-    else:
-        _run_adam(x0, fn, content_target, grams, weights, steps, last, after_step, result)
-    result.seconds = time.perf_counter() - started
-    if result.status == "ok" and result.iterations >= steps:
-        result.reason = f"reached {steps} steps"
-    return result
+    def _callbacks_stop(self, mean_loss: float) -> bool:
+        """Call ``callback`` then ``image_callback`` (the second only if the first did not stop)."""
+        result = self.result
+        if self.callback is not None:
+            mean_terms = {k: float(np.mean(v)) for k, v in result.terms.items()}
+            if self.callback(result.iterations, mean_loss, mean_terms):
+                return True
+        return self.image_callback is not None and bool(self.image_callback(result.iterations, result.images))
 
 
 def _run_lbfgs(x0, evaluate, after_step, steps, result) -> None:

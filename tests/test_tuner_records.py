@@ -91,3 +91,19 @@ def test_proxy_seconds_is_written_under_its_name_and_read_from_older_studies():
     assert old.proxy_seconds == 3.25 and old.seconds == 4.0, "studies made before the rename keep their proxy time"
     both = TrialRecord.from_trial(_trial({"gatys_seconds": 3.25, "proxy_seconds": 1.5}))
     assert both.proxy_seconds == 1.5
+
+
+def test_store_trial_writes_the_values_given_and_refuses_names_no_reader_reads():
+    study = optuna.create_study()
+    trial = study.ask()
+    records.store_trial(trial, checkpoints={}, feasible=True, scores={"style": 0.5})
+    assert trial.user_attrs == {"checkpoints": {}, "feasible": True, "scores": {"style": 0.5}}, "defaults included"
+    with pytest.raises(TypeError, match="scroes"):
+        records.store_trial(trial, scroes={})
+    with pytest.raises(TypeError, match="number"):
+        records.store_trial(trial, number=3)
+
+
+def test_a_malformed_study_record_is_told_from_none():
+    assert records.has_study_record({records.STUDY_ATTR: "x"}) and not records.has_study_record({})
+    assert StudyRecord.from_user_attrs({records.STUDY_ATTR: "x"}) is None

@@ -91,81 +91,126 @@ def _check_resume(info: RunRecord, args: argparse.Namespace, explicit: dict[str,
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    from nst.errors import StyletuneError
-    from nst.images import check_output
-    from trainer.data import scan_photos
-    from trainer.fit import Settings, Trainer, create_run
-    from trainer.runs import DEFAULT_RUNS, RunFolder
-    from tuner.reader import check_name
+    """The ``trainer fit`` command: resume the named run or create a new one, then train it and report."""
+    from trainer.runs import DEFAULT_RUNS
 
     explicit = _explicit_settings(args)
     runs_dir = Path(args.runs_dir)
     resume_flags = f" --runs-dir {shlex.quote(str(runs_dir))}" if args.runs_dir != DEFAULT_RUNS else ""
+    existing = _existing_run(args, runs_dir)
+    new_run = not (existing is not None and existing.exists())
+    run = _create_run(args, explicit, runs_dir, resume_flags) if new_run else _resume_run(existing, args, explicit)
+    args.resume_hint = f"trainer fit --name {run.name}{resume_flags}"
+    _train(args, run, new_run, explicit)
+    return 0
+
+
+def _existing_run(args: argparse.Namespace, runs_dir: Path):
+    """The run ``--name`` names (which may not exist yet), or None; a folder that is not a run is refused."""
+    from nst.errors import StyletuneError
+    from trainer.runs import RunFolder
+    from tuner.reader import check_name
 
     if args.name:
         check_name(args.name, "run name")
     existing = RunFolder(runs_dir / args.name) if args.name else None
     if existing is not None and existing.path.exists() and not existing.exists():
         raise StyletuneError(f"{existing.path} exists but is not a training run (no run.json); choose another --name")
+    return existing
 
-    new_run = not (existing is not None and existing.exists())
-    if not new_run:
-        info = existing.read_info()
-        _check_resume(info, args, explicit)
-        run = existing
-        if "steps" in explicit and explicit["steps"] != info.settings["steps"]:
-            from trainer.recipe import proxy_matched_settings
 
-            proxy, was = info.source.get("proxy"), info.settings
-            matched_lr = proxy_matched_settings(proxy, was, {"steps": was["steps"]}).get("lr")
-            if explicit["steps"] > was["steps"] and matched_lr is not None and math.isclose(matched_lr, was["lr"]):
-                print(f"note: run {run.name} trains at a rate matched to the study's proxy for "
-                      f"{was['steps']} steps ({was['lr']:g}); going on to {explicit['steps']} "
-                      f"at that rate moves the network past the trial's look, where a new run with --steps "
-                      f"{explicit['steps']} spreads the rate over them", file=sys.stderr)
-            info = info.with_steps(explicit["steps"])
-            run.write_info(info)
-        done = run.checkpoint_steps()
-        print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info.settings['steps']} "
-              f"(loss from {info.source.get('spec')})", file=sys.stderr)
-    else:
-        from trainer.recipe import choose_recipe, describe_match, device_summary, proxy_matched_settings, settings_for
+def _resume_run(run, args: argparse.Namespace, explicit: dict[str, Any]):
+    """Check the typed flags against the run's settings, take a new ``--steps``, say where training resumes."""
+    info = run.read_info()
+    _check_resume(info, args, explicit)
+    if "steps" in explicit and explicit["steps"] != info.settings["steps"]:
+        _warn_past_matched_rate(run.name, info, explicit["steps"])
+        info = info.with_steps(explicit["steps"])
+        run.write_info(info)
+    done = run.checkpoint_steps()
+    print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info.settings['steps']} "
+          f"(loss from {info.source.get('spec')})", file=sys.stderr)
+    return run
 
-        device, gpus = device_summary()
-        recipe = choose_recipe(args.recipe, gpus)
-        settings_kw = {**settings_for(recipe, explicit, fit_defaults()), "recipe": recipe.name}
-        if args.feature_cache:
-            settings_kw["feature_cache"] = args.feature_cache
-        if not args.data:
-            raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
-        check_output(runs_dir, folder=True, what="--runs-dir")
-        from trainer.source import resolve_source
 
-        src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
-                             config=args.config, style=args.style, preview=args.preview)
-        if src["baseline_note"]:
-            print(f"note: {src['baseline_note']}", file=sys.stderr)  # a note, not a refusal: it still trains
-        matched = proxy_matched_settings(src["source"].get("proxy"), settings_kw, explicit)
-        if matched:
-            settings_kw.update(matched)
-            print(describe_match(matched, src["source"]["proxy"]), file=sys.stderr)
-        settings = Settings(data=str(Path(args.data).resolve()), **settings_kw)
-        name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
-        run = RunFolder(runs_dir / name)
-        if run.path.exists():
-            raise StyletuneError(f"a run named {name} already exists in {runs_dir}; resume it with "
-                                 f"`trainer fit --name {name}{resume_flags}` or give a new --name")
-        scan = scan_photos(args.data, progress=not args.quiet)
-        print(scan.describe(), file=sys.stderr)
-        command = "trainer " + " ".join(shlex.quote(a) for a in (args.argv or []))
-        create_run(run, settings, src["config"], style_bytes=src["style_bytes"], style_suffix=src["style_suffix"],
-                   source=src["source"], photos=src["photos"], scan=scan, command=command)
-        print(f"new run {run.name} in {run.path}", file=sys.stderr)
+def _warn_past_matched_rate(name: str, info: RunRecord, steps: int) -> None:
+    """A note when a run whose rate was matched to the study's proxy is asked to go on for more steps at it."""
+    from trainer.recipe import proxy_matched_settings
 
-    args.resume_hint = f"trainer fit --name {run.name}{resume_flags}"
-    trainer = Trainer(run, progress=not args.quiet, data=args.data)
+    proxy, was = info.source.get("proxy"), info.settings
+    matched_lr = proxy_matched_settings(proxy, was, {"steps": was["steps"]}).get("lr")
+    if steps > was["steps"] and matched_lr is not None and math.isclose(matched_lr, was["lr"]):
+        print(f"note: run {name} trains at a rate matched to the study's proxy for "
+              f"{was['steps']} steps ({was['lr']:g}); going on to {steps} "
+              f"at that rate moves the network past the trial's look, where a new run with --steps "
+              f"{steps} spreads the rate over them", file=sys.stderr)
+
+
+def _create_run(args: argparse.Namespace, explicit: dict[str, Any], runs_dir: Path, resume_flags: str):
+    """A new run folder: the recipe's settings under the typed flags, the loss's source, the data scanned."""
+    from nst.errors import StyletuneError
+    from nst.images import check_output
+    from trainer.data import scan_photos
+    from trainer.fit import create_run
+    from trainer.runs import RunFolder
+    from tuner.reader import check_name
+
+    settings_kw = _recipe_settings(args, explicit)
+    if not args.data:
+        raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
+    check_output(runs_dir, folder=True, what="--runs-dir")
+    from trainer.source import resolve_source
+
+    src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
+                         config=args.config, style=args.style, preview=args.preview)
+    if src["baseline_note"]:
+        print(f"note: {src['baseline_note']}", file=sys.stderr)  # a note, not a refusal: it still trains
+    settings = _matched_settings(args, explicit, settings_kw, src["source"])
+    name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
+    run = RunFolder(runs_dir / name)
+    if run.path.exists():
+        raise StyletuneError(f"a run named {name} already exists in {runs_dir}; resume it with "
+                             f"`trainer fit --name {name}{resume_flags}` or give a new --name")
+    scan = scan_photos(args.data, progress=not args.quiet)
+    print(scan.describe(), file=sys.stderr)
+    command = "trainer " + " ".join(shlex.quote(a) for a in (args.argv or []))
+    create_run(run, settings, src["config"], style_bytes=src["style_bytes"], style_suffix=src["style_suffix"],
+               source=src["source"], photos=src["photos"], scan=scan, command=command)
+    print(f"new run {run.name} in {run.path}", file=sys.stderr)
+    return run
+
+
+def _recipe_settings(args: argparse.Namespace, explicit: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's settings (chosen for this machine's devices) under the typed flags, as keywords."""
+    from trainer.recipe import choose_recipe, device_summary, settings_for
+
+    _, gpus = device_summary()
+    recipe = choose_recipe(args.recipe, gpus)
+    settings_kw = {**settings_for(recipe, explicit, fit_defaults()), "recipe": recipe.name}
+    if args.feature_cache:
+        settings_kw["feature_cache"] = args.feature_cache
+    return settings_kw
+
+
+def _matched_settings(args: argparse.Namespace, explicit: dict[str, Any], settings_kw: dict[str, Any],
+                      source: dict[str, Any]):
+    """The run's Settings, with the steps and rate matched to the study's proxy where it has one (and says so)."""
+    from trainer.fit import Settings
+    from trainer.recipe import describe_match, proxy_matched_settings
+
+    matched = proxy_matched_settings(source.get("proxy"), settings_kw, explicit)
+    if matched:
+        settings_kw = {**settings_kw, **matched}
+        print(describe_match(matched, source["proxy"]), file=sys.stderr)
+    return Settings(data=str(Path(args.data).resolve()), **settings_kw)
+
+
+def _train(args: argparse.Namespace, run, new_run: bool, explicit: dict[str, Any]) -> None:
+    """Announce the plan, train to the run's steps, and print one line with the judge's verdict."""
+    from trainer.fit import Trainer
     from trainer.recipe import device_summary, plan_and_announce
 
+    trainer = Trainer(run, progress=not args.quiet, data=args.data)
     fit_budget = new_run and not device_summary()[1] and "steps" not in explicit and args.recipe in ("auto", "cpu")
     print(plan_and_announce(trainer, device_summary()[0], fit_budget=fit_budget), file=sys.stderr)
     trainer.train()
@@ -177,7 +222,6 @@ def run_fit(args: argparse.Namespace) -> int:
     elif "note" in out:
         line += f"; {out['note']}"
     print(line)
-    return 0
 
 
 def add_fit_parser(sub) -> None:

@@ -119,6 +119,28 @@ def _safe_stem(member: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem)
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """What a picture must pass to be kept, and the size it is kept at (see :func:`assemble`)."""
+
+    min_side: int
+    max_side: int
+    min_colour: float
+    max_distance: int
+
+
+@dataclass
+class _Build:
+    """One :func:`assemble` run's state: the report so far and the hashes of the photos kept."""
+
+    folder: Path
+    limits: _Limits
+    short: dict[str, str]  # package name -> its short name in file names
+    report: PhotoSetReport = field(default_factory=PhotoSetReport)
+    hashes: list[tuple[int, str]] = field(default_factory=list)  # (perceptual hash, kept file)
+    seen: set[tuple[str, str]] = field(default_factory=set)  # (package, member) already taken by a pick
+
+
 def assemble(folder: str | Path, roots: Mapping[str, Path], picks: Sequence[Pick] = PICKS, *,
              packages: Sequence[Package] = PACKAGES, versions: Mapping[str, str] | None = None,
              min_side: int = 256, max_side: int = 512, min_colour: float = 10.0,
@@ -132,59 +154,84 @@ def assemble(folder: str | Path, roots: Mapping[str, Path], picks: Sequence[Pick
     ``folder/<category>/``. Files a previous run listed in ``SOURCES.tsv`` and this run
     does not keep are removed; nothing else in ``folder`` is touched.
     """
-    from PIL import Image, ImageOps
-
-    folder = Path(folder)
-    short = {p.name: p.short for p in packages}
-    report = PhotoSetReport()
-    hashes: list[tuple[int, str]] = []
-    seen: set[tuple[str, str]] = set()
+    build = _Build(Path(folder), _Limits(min_side, max_side, min_colour, max_distance),
+                   {p.name: p.short for p in packages})
     for pick in picks:
         if pick.category not in CATEGORIES:
             raise PhotoSetError(f"pick {pick.pattern!r} has category {pick.category!r}; use one of {', '.join(CATEGORIES)}")
-        if pick.package not in roots:
-            continue
-        matched = False
-        for member, blob in iter_members(roots[pick.package], pick.pattern):
-            matched = True
-            if (pick.package, member) in seen:  # an earlier, more specific pick took it
-                continue
-            seen.add((pick.package, member))
-            try:
-                with Image.open(io.BytesIO(blob)) as im:
-                    im.load()
-                    img = ImageOps.exif_transpose(im).convert("RGB")
-            except Exception:  # noqa: BLE001 - any undecodable file is skipped and counted
-                report.unreadable.append(member)
-                continue
-            if pick.rotate:
-                img = img.rotate(-pick.rotate, expand=True)
-            if min(img.size) < min_side:
-                report.too_small.append(member)
-                continue
-            thumb = img.copy()
-            thumb.thumbnail((128, 128))
-            small = np.asarray(thumb)
-            if colourfulness(small) < min_colour:
-                report.grey.append(member)
-                continue
-            h = perceptual_hash(small)
-            twin = next((name for other, name in hashes if hamming(h, other) <= max_distance), None)
-            if twin is not None:
-                report.duplicates.append((member, twin))
-                continue
-            scale = max_side / min(img.size)
-            if scale < 1:
-                img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
-            rel = f"{pick.category}/{short.get(pick.package, pick.package)}-{_safe_stem(member)}.jpg"
-            out = folder / rel
-            out.parent.mkdir(parents=True, exist_ok=True)
-            img.save(out, quality=92)
-            hashes.append((h, rel))
-            report.kept.append((rel, pick.category, pick.package, member))
-        if not matched:
-            report.unmatched.append(pick)
+        if pick.package in roots and not _take_pick(build, pick, roots[pick.package]):
+            build.report.unmatched.append(pick)
+    _write_listing(build.folder, build.report, versions or {})
+    _copy_licences(build.folder, roots)
+    return build.report
 
+
+def _take_pick(build: _Build, pick: Pick, root: Path) -> bool:
+    """Offer every member ``pick`` matches in its package; False when it matches none."""
+    matched = False
+    for member, blob in iter_members(root, pick.pattern):
+        matched = True
+        if (pick.package, member) in build.seen:  # an earlier, more specific pick took it
+            continue
+        build.seen.add((pick.package, member))
+        _offer(build, pick, member, blob)
+    return matched
+
+
+def _decode(blob: bytes):
+    """The picture upright (EXIF orientation applied) in RGB, or None when it cannot be read."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(io.BytesIO(blob)) as im:
+            im.load()
+            return ImageOps.exif_transpose(im).convert("RGB")
+    except Exception:  # noqa: BLE001 - any undecodable file is skipped and counted
+        return None
+
+
+def _offer(build: _Build, pick: Pick, member: str, blob: bytes) -> None:
+    """Keep one picture if it passes the filters (:func:`assemble`), else count why it was dropped."""
+    report, limits = build.report, build.limits
+    img = _decode(blob)
+    if img is None:
+        report.unreadable.append(member)
+        return
+    if pick.rotate:
+        img = img.rotate(-pick.rotate, expand=True)
+    if min(img.size) < limits.min_side:
+        report.too_small.append(member)
+        return
+    thumb = img.copy()
+    thumb.thumbnail((128, 128))
+    small = np.asarray(thumb)
+    if colourfulness(small) < limits.min_colour:
+        report.grey.append(member)
+        return
+    h = perceptual_hash(small)
+    twin = next((name for other, name in build.hashes if hamming(h, other) <= limits.max_distance), None)
+    if twin is not None:
+        report.duplicates.append((member, twin))
+        return
+    rel = f"{pick.category}/{build.short.get(pick.package, pick.package)}-{_safe_stem(member)}.jpg"
+    _save(img, build.folder / rel, limits.max_side)
+    build.hashes.append((h, rel))
+    report.kept.append((rel, pick.category, pick.package, member))
+
+
+def _save(img, out: Path, max_side: int) -> None:
+    """Save as JPEG, scaled down so the short side is at most ``max_side``."""
+    from PIL import Image
+
+    scale = max_side / min(img.size)
+    if scale < 1:
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.LANCZOS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    img.save(out, quality=92)
+
+
+def _write_listing(folder: Path, report: PhotoSetReport, versions: Mapping[str, str]) -> None:
+    """Remove what the previous ``SOURCES.tsv`` listed and this run dropped, then write the new listing."""
     listing = folder / "SOURCES.tsv"
     if listing.exists():
         kept = {rel for rel, *_ in report.kept}
@@ -194,18 +241,20 @@ def assemble(folder: str | Path, roots: Mapping[str, Path], picks: Sequence[Pick
                 if old and old not in kept and not Path(old).is_absolute() and ".." not in Path(old).parts:
                     (folder / old).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
-    versions = versions or {}
     with listing.open("w", newline="") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n")
         writer.writerow(["file", "category", "package", "version", "member"])
         for rel, category, package, member in report.kept:
             writer.writerow([rel, category, package, versions.get(package, ""), member])
+
+
+def _copy_licences(folder: Path, roots: Mapping[str, Path]) -> None:
+    """Each package's copyright file (the photos' licences and credits) into ``folder/licences/``."""
     for package, root in roots.items():
         copyright_file = root / "usr/share/doc" / package / "copyright"
         if copyright_file.is_file():
             (folder / "licences").mkdir(exist_ok=True)
             shutil.copyfile(copyright_file, folder / "licences" / f"{package}.copyright")
-    return report
 
 
 def contact_sheet(folder: str | Path, out: str | Path, *, thumb: int = 64, columns: int = 20) -> Path:

@@ -1,6 +1,7 @@
 """One trial: suggest -> proxy run (the tuned network, or Gatys) -> judge -> store.
 
-Everything a trial stores follows :mod:`tuner.reader`: ``style_config``, ``scores``,
+Everything a trial stores is a :class:`tuner.records.TrialRecord` field, written with
+:func:`tuner.records.store_trial`: ``style_config``, ``scores``,
 ``loss_curve``, ``artifacts`` (one PNG per test photo and a contact sheet), plus
 ``feasible``, ``checkpoints`` (``{step: [style, content, noise]}`` judged at the checkpoint
 steps, which the early-stop rule compares), ``seconds``, ``proxy_seconds``, ``iterations``,
@@ -22,29 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from nst.config import PROXY_LR
+from nst.config import PROXY_LR, StyleConfig
 from nst.errors import StyletuneError, caused_by_interrupt
 from nst.judge import Judge
-from tuner.records import (
-    ARTIFACTS_ATTR,
-    CHECKPOINTS_ATTR,
-    CONFIG_ATTR,
-    CURVE_ATTR,
-    FAIL_REASON_ATTR,
-    FEASIBLE_ATTR,
-    ITERATIONS_ATTR,
-    PER_PHOTO_ATTR,
-    PROXY_SECONDS_ATTR,
-    PRUNE_REASON_ATTR,
-    PRUNED_AT_ATTR,
-    SCORE_PARTS_ATTR,
-    SCORES_ATTR,
-    SECONDS_ATTR,
-    SHEET,
-    STOP_REASON_ATTR,
-    VIEW_ARTIFACTS_ATTR,
-    WORKER_PID_ATTR,
-)
+from tuner.records import SHEET, store_trial
 from tuner.space import SearchSpace, suggest
 from tuner.stopping import ParetoStopRule, checkpoint_points
 from tuner.study import Photo, png_bytes, upload_bytes
@@ -87,17 +69,20 @@ class Objective:
         return scores["style"] + self.tradeoff * scores["content"]
 
     def __call__(self, trial) -> float | tuple[float, float]:
-        import optuna
-
-        from nst.gatys import stylize
-
         started = time.perf_counter()
         self.current = trial.number
         config = suggest(trial, self.space)
-        trial.set_user_attr(CONFIG_ATTR, config.to_dict())
-        trial.set_user_attr(CHECKPOINTS_ATTR, {})
-        trial.set_user_attr(WORKER_PID_ATTR, os.getpid())
+        store_trial(trial, style_config=config.to_dict(), checkpoints={}, worker_pid=os.getpid())
         history: list[float] = []
+        result = self._run(trial, config, history, started)
+        if not result.ok:
+            store_trial(trial, loss_curve=[v for v in history if math.isfinite(v)], fail_reason=result.reason,
+                        seconds=_since(started))
+            raise TrialFailed(result.reason)
+        return self._finish(trial, result, started)
+
+    def _run(self, trial, config: StyleConfig, history: list[float], started: float):
+        """The proxy run, judged at the checkpoint steps; an interrupt is recorded and re-raised as Ctrl-C."""
         seen: dict[str, list[float]] = {}
 
         def on_loss(step: int, loss: float, terms: dict[str, float]) -> None:
@@ -106,76 +91,91 @@ class Objective:
                 raise KeyboardInterrupt
 
         def on_images(step: int, images: np.ndarray) -> None:
-            if step not in self.checkpoints:
-                return
-            s = self.judge.score(images).means()
-            seen[str(step)] = [s["style"], s["content"], s["noise"]]
-            trial.set_user_attr(CHECKPOINTS_ATTR, dict(seen))
-            if not self.prune:
-                return
-            if self.tradeoff is None:
-                peers = checkpoint_points(self.study.get_trials(deepcopy=False), step, exclude=trial.number)
-                why = self.rule.verdict(step, step == self.checkpoints[0], (s["style"], s["content"]), peers)
-                if why:
-                    self._stopped(trial, step, history, started, why)
-                    raise optuna.TrialPruned(why)
-            else:
-                trial.report(s["style"] + self.tradeoff * s["content"], step)
-                if trial.should_prune():
-                    self._stopped(trial, step, history, started, f"worse than 75% of trials at step {step}")
-                    raise optuna.TrialPruned(f"below the 75th percentile at step {step}")
+            if step in self.checkpoints:
+                self._checkpoint(trial, step, images, seen, history, started)
 
         try:
-            if self.proxy == "network":
-                from nst.netproxy import tune_network
-
-                result = tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, blend=self.blend,
-                                      callback=on_loss, image_callback=on_images, extractor=self.extractor_override,
-                                      view=self.view)
-            else:
-                result = stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
-                                 image_callback=on_images, extractor=self.extractor_override)
+            return self._render(config, on_loss, on_images)
         except BaseException as exc:
             if not caused_by_interrupt(exc):
                 raise
             # the same stop even when the signal surfaced as another error (an import it cut short)
-            trial.set_user_attr(FAIL_REASON_ATTR, "interrupted; queued again with the same parameters")
+            store_trial(trial, fail_reason="interrupted; queued again with the same parameters")
             if isinstance(exc, KeyboardInterrupt):
                 raise
             raise KeyboardInterrupt from exc
-        if not result.ok:
-            trial.set_user_attr(CURVE_ATTR, [v for v in history if math.isfinite(v)])
-            trial.set_user_attr(FAIL_REASON_ATTR, result.reason)
-            trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 2))
-            raise TrialFailed(result.reason)
+
+    def _render(self, config: StyleConfig, on_loss, on_images):
+        """One proxy run of ``config`` on the test photos: the tuned network, or Gatys."""
+        from nst.gatys import stylize
+
+        if self.proxy == "network":
+            from nst.netproxy import tune_network
+
+            return tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, blend=self.blend,
+                                callback=on_loss, image_callback=on_images, extractor=self.extractor_override,
+                                view=self.view)
+        return stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
+                       image_callback=on_images, extractor=self.extractor_override)
+
+    def _checkpoint(self, trial, step: int, images: np.ndarray, seen: dict[str, list[float]],
+                    history: list[float], started: float) -> None:
+        """Judge the images at a checkpoint step, store the scores and stop the trial if it is hopeless."""
+        import optuna
+
+        s = self.judge.score(images).means()
+        seen[str(step)] = [s["style"], s["content"], s["noise"]]
+        store_trial(trial, checkpoints=dict(seen))
+        if not self.prune:
+            return
+        stop = self._pareto_stop(trial, step, s) if self.tradeoff is None else self._percentile_stop(trial, step, s)
+        if stop:
+            reason, message = stop
+            self._stopped(trial, step, history, started, reason)
+            raise optuna.TrialPruned(message)
+
+    def _pareto_stop(self, trial, step: int, s: dict[str, float]) -> tuple[str, str] | None:
+        """Two objectives: the early-stop rule against the other trials' points at this step."""
+        peers = checkpoint_points(self.study.get_trials(deepcopy=False), step, exclude=trial.number)
+        why = self.rule.verdict(step, step == self.checkpoints[0], (s["style"], s["content"]), peers)
+        return (why, why) if why else None
+
+    def _percentile_stop(self, trial, step: int, s: dict[str, float]) -> tuple[str, str] | None:
+        """One objective (``--tradeoff``): Optuna's percentile pruner on the weighted sum."""
+        trial.report(s["style"] + self.tradeoff * s["content"], step)
+        if trial.should_prune():
+            return f"worse than 75% of trials at step {step}", f"below the 75th percentile at step {step}"
+        return None
+
+    def _finish(self, trial, result, started: float) -> float | tuple[float, float]:
+        """Judge the final images, store them and everything measured, set the noise constraint."""
         js = self.judge.score(result.images)
         scores = js.means()
         feasible = self.judge.is_feasible(scores["noise"])
-        ids = {}
         names = [p.name for p in self.photos]
-        for name, img in zip(names, result.images, strict=True):
-            ids[name] = upload_bytes(self.store, trial, png_bytes(img), f"trial{trial.number}-{name}.png", "image/png")
-        from nst.images import contact_sheet
-
-        side = self.batch.shape[1]
-        sheet = contact_sheet([list(self.batch), list(result.images)], cell=max(64, min(side, 256)))
-        ids["sheet"] = upload_bytes(self.store, trial, png_bytes(sheet), f"trial{trial.number}-sheet.png", "image/png")
+        ids = self._store_pictures(trial, names, result.images)
         if result.view_images:
-            trial.set_user_attr(VIEW_ARTIFACTS_ATTR, self._store_view(trial, names, result.view_images))
+            store_trial(trial, view_artifacts=self._store_view(trial, names, result.view_images))
         per_photo = {n: {"style": float(a), "content": float(b), "noise": float(c)}
                      for n, a, b, c in zip(names, js.style, js.content, js.noise, strict=True)}
-        trial.set_user_attr(SCORES_ATTR, scores)
-        trial.set_user_attr(PER_PHOTO_ATTR, per_photo)
-        trial.set_user_attr(SCORE_PARTS_ATTR, {k: float(np.mean(v)) for k, v in js.parts.items()})
-        trial.set_user_attr(CURVE_ATTR, [float(v) for v in result.history])
-        trial.set_user_attr(FEASIBLE_ATTR, bool(feasible))
-        trial.set_user_attr(ITERATIONS_ATTR, result.iterations)
-        trial.set_user_attr(STOP_REASON_ATTR, result.reason)
-        trial.set_user_attr(PROXY_SECONDS_ATTR, round(result.seconds, 2))
-        trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 2))
-        trial.set_user_attr(ARTIFACTS_ATTR, ids)
+        store_trial(trial, scores=scores, per_photo=per_photo,
+                    score_parts={k: float(np.mean(v)) for k, v in js.parts.items()},
+                    loss_curve=[float(v) for v in result.history], feasible=bool(feasible),
+                    iterations=result.iterations, stop_reason=result.reason,
+                    proxy_seconds=round(result.seconds, 2), seconds=_since(started), artifacts=ids)
         trial.set_constraint("noise", scores["noise"] - self.judge.spec.noise_limit)
         return self.value(scores)
+
+    def _store_pictures(self, trial, names: list[str], images: np.ndarray) -> dict[str, str]:
+        """The proxy-size pictures and their contact sheet (photo above, result below) as artifacts."""
+        from nst.images import contact_sheet
+
+        ids = {name: upload_bytes(self.store, trial, png_bytes(img), f"trial{trial.number}-{name}.png", "image/png")
+               for name, img in zip(names, images, strict=True)}
+        side = self.batch.shape[1]
+        sheet = contact_sheet([list(self.batch), list(images)], cell=max(64, min(side, 256)))
+        ids[SHEET] = upload_bytes(self.store, trial, png_bytes(sheet), f"trial{trial.number}-sheet.png", "image/png")
+        return ids
 
     def _store_view(self, trial, names: list[str], images: list[np.ndarray]) -> dict[str, str]:
         """The view-size pictures and their contact sheet (photo above, result below) as artifacts."""
@@ -189,7 +189,10 @@ class Objective:
 
     @staticmethod
     def _stopped(trial, step: int, history: list[float], started: float, why: str) -> None:
-        trial.set_user_attr(CURVE_ATTR, [v for v in history if math.isfinite(v)])
-        trial.set_user_attr(PRUNED_AT_ATTR, step)
-        trial.set_user_attr(PRUNE_REASON_ATTR, why)
-        trial.set_user_attr(SECONDS_ATTR, round(time.perf_counter() - started, 2))
+        store_trial(trial, loss_curve=[v for v in history if math.isfinite(v)], pruned_at=step, prune_reason=why,
+                    seconds=_since(started))
+
+
+def _since(started: float) -> float:
+    """Seconds since ``started``, as stored (two decimals)."""
+    return round(time.perf_counter() - started, 2)

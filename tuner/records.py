@@ -5,8 +5,8 @@ Optuna supports. Each attribute name is a constant below and the field of the sa
 :class:`StudyRecord` or :class:`TrialRecord`; each default is that field's default.
 Readers build a record with ``from_…`` (lenient: a missing or malformed attribute reads as
 its default, so another tool's study still gives a table); writers that store a whole
-record use ``to_user_attrs()``, and the objective, which stores attributes one at a time
-as a trial runs, uses the constants.
+record use ``to_user_attrs()``, and the objective, which stores attributes a few at a time
+as a trial runs, uses :func:`store_trial` (names checked against :class:`TrialRecord`).
 
 Artifacts (PNG images) live in an Optuna ``FileSystemArtifactStore``: for a SQLite URL,
 the folder ``artifacts/`` beside the database file; otherwise the folder given by
@@ -185,6 +185,15 @@ class StudyRecord:
         return {STUDY_ATTR: {**self.extra, **out}}
 
 
+def has_study_record(attrs: Mapping[str, Any]) -> bool:
+    """Whether a study has a ``styletune`` attribute at all, a malformed one included.
+
+    :meth:`StudyRecord.from_user_attrs` reads a malformed record as None, like a missing
+    one; the writer must tell them apart so it never overwrites a record it cannot read.
+    """
+    return attrs.get(STUDY_ATTR) is not None
+
+
 def chosen_trial(attrs: Mapping[str, Any]) -> int | None:
     """The trial number a person chose (study attribute ``chosen_trial``), or None."""
     return _int(attrs.get(CHOSEN_ATTR))
@@ -301,6 +310,24 @@ class TrialRecord:
 
 
 _OPTUNA_OWN = ("number", "state", "params", "values")
+
+
+def store_trial(trial, **attrs: Any) -> None:
+    """Set a running trial's user attributes, each named by a :class:`TrialRecord` field, as given.
+
+    A trial's attributes are written a few at a time as it runs (its config first, its
+    checkpoints as they are judged, the rest at the end), so this writes exactly the values
+    given, defaults included, which :meth:`TrialRecord.to_user_attrs` would leave out. A name
+    that is not a field raises, so a writer cannot store what no reader reads.
+    """
+    unknown = sorted(set(attrs) - _STORED)
+    if unknown:
+        raise TypeError(f"not stored trial attributes (TrialRecord fields): {', '.join(unknown)}")
+    for name, value in attrs.items():
+        trial.set_user_attr(name, value)
+
+
+_STORED = frozenset(f.name for f in fields(TrialRecord)) - set(_OPTUNA_OWN)
 
 
 def trial_records(trials: Iterable[Any]) -> list[TrialRecord]:

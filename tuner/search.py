@@ -40,8 +40,8 @@ import numpy as np
 from nst.errors import StyletuneError, caused_by_interrupt
 from tuner.liveness import counts
 from tuner.options import SearchOptions
-from tuner.reader import CONFIG_ATTR, SCORES_ATTR, check_name, default_trial, safe_name
-from tuner.records import RECIPE_ATTR, TrialRecord
+from tuner.reader import check_name, default_trial, safe_name
+from tuner.records import StudyRecord, TrialRecord, trial_records
 from tuner.workers import (  # noqa: F401
     MAX_CONSECUTIVE_FAILURES,
     MAX_RETRY,
@@ -56,7 +56,7 @@ from tuner.workers import (  # noqa: F401
 class Prepared:
     options: SearchOptions
     study: Any
-    record: dict[str, Any]
+    record: StudyRecord
     created: bool
     objective: Any
     skipped: dict[str, str]
@@ -77,99 +77,179 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module="optuna")
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """What a search reads and checks before it touches storage: the painting, the test photos, the judge."""
+
+    name: str
+    painting: np.ndarray
+    style_bytes: bytes
+    photos: list[Any]  # tuner.study.Photo
+    networks: tuple[str, ...]
+    skipped: dict[str, str]
+    judge: Any  # nst.judge.JudgeSpec
+
+    @property
+    def batch(self) -> np.ndarray:
+        return np.stack([p.image for p in self.photos])
+
+
 def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     """Validate inputs, open or create the study, bind the judge: everything before the first trial."""
-    import hashlib
-
-    import optuna
-
-    from nst.config import DEFAULT_PROXY, PROXY_KINDS, PROXY_LR
-    from nst.images import load_image
-    from nst.judge import Judge, JudgeSpec
-    from nst.judge import available as judge_available
-    from tuner.objective import Objective
     from tuner.reader import artifact_dir
-    from tuner.records import STUDY_ATTR, StudyRecord
-    from tuner.space import SearchSpace, available_networks, calibrate
-    from tuner.stopping import ParetoStopRule, checkpoint_steps
-    from tuner.storage import open_storage, storage_lock
-    from tuner.study import StudyMismatch, atomic_store, content_paths, load_photos, make_record, open_or_create
+    from tuner.study import atomic_store
 
     _quiet_optuna()
+    inputs = _read_inputs(options)
+    artifact_folder = artifact_dir(options.storage, options.artifacts)
+    store = atomic_store(artifact_folder)
+    sampler, pruner = _sampler(options, inputs.networks), _pruner(options)
+    wanted = _wanted_record(options, inputs, artifact_folder)
+    views = view_photos(inputs.photos, wanted.view_size)
+    study, record, created, seeded, storage = _open_study(options, inputs, wanted, store, views, sampler, pruner)
+    if not created:
+        # A seeded sampler draws the same sequence in every process. Only the run that created
+        # the study keeps --seed (so a new single-process search is reproducible); a resumed run,
+        # a --jobs worker or another terminal would otherwise replay parameters already tried.
+        sampler.reseed_rng()
+    _check_proxy(options, inputs.name, record)
+    if record.view_size != wanted.view_size:  # a resumed study paints at the view size it was made with
+        views = view_photos(inputs.photos, record.view_size)
+    objective = _objective(options, inputs, study, record, store, views)
+    return Prepared(options, study, record, created, objective, inputs.skipped, seeded, storage)
+
+
+def _read_inputs(options: SearchOptions) -> _Inputs:
+    """Load the painting and the test photos, and check that the judge's weights are here."""
+    from dataclasses import replace
+
+    from nst.images import load_image
+    from nst.judge import JudgeSpec
+    from nst.judge import available as judge_available
+    from tuner.space import available_networks
+    from tuner.study import content_paths, load_photos
+
     name = check_name(options.study) if options.study else study_name_for(options.style)
     painting = load_image(options.style)
     style_bytes = Path(options.style).read_bytes()
     photos = load_photos(content_paths(list(options.content) if options.content else None, options.photos), options.size)
-    batch = np.stack([p.image for p in photos])
     networks, skipped = available_networks(options.networks)
-    from dataclasses import replace
-
     spec = replace(JudgeSpec.for_network(options.judge_network), noise_limit=options.noise_limit)
     ok, why = judge_available(spec)
     if not ok:
         raise StyletuneError(f"the judge needs {spec.network}, whose weights are missing ({why})")
-    artifact_folder = artifact_dir(options.storage, options.artifacts)
-    store = atomic_store(artifact_folder)
-    single = options.tradeoff is not None
+    return _Inputs(name, painting, style_bytes, photos, tuple(networks), skipped, spec)
+
+
+def _sampler(options: SearchOptions, networks: tuple[str, ...]):
+    import optuna
+
     if options.sampler == "random":
-        sampler: optuna.samplers.BaseSampler = optuna.samplers.RandomSampler(seed=options.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=options.seed, multivariate=True, group=len(networks) > 1,
-                                             constant_liar=True, n_startup_trials=10)
-    pruner = (optuna.pruners.PercentilePruner(75.0, n_startup_trials=8, n_warmup_steps=0)
-              if single and options.prune else optuna.pruners.NopPruner())
+        return optuna.samplers.RandomSampler(seed=options.seed)
+    return optuna.samplers.TPESampler(seed=options.seed, multivariate=True, group=len(networks) > 1,
+                                      constant_liar=True, n_startup_trials=10)
+
+
+def _pruner(options: SearchOptions):
+    """Optuna's percentile pruner for a one-objective (``--tradeoff``) study; the Pareto rule
+    (:class:`tuner.stopping.ParetoStopRule`) stops two-objective trials inside the objective."""
+    import optuna
+
+    if options.tradeoff is not None and options.prune:
+        return optuna.pruners.PercentilePruner(75.0, n_startup_trials=8, n_warmup_steps=0)
+    return optuna.pruners.NopPruner()
+
+
+def _proxy_kind(options: SearchOptions) -> str:
+    """The proxy this run asks for (the default when none), checked against the proxy size."""
+    from nst.config import DEFAULT_PROXY, PROXY_KINDS
+
     kind = options.proxy or DEFAULT_PROXY
     if kind not in PROXY_KINDS:
         raise StyletuneError(f"unknown proxy {kind!r}; choose one of {', '.join(PROXY_KINDS)}")
     if kind == "network" and options.size % 4:
         raise StyletuneError(f"--size {options.size}: the network proxy needs a multiple of 4 "
                              f"(e.g. --size {options.size // 4 * 4}), or use --proxy gatys")
-    wanted = make_record(style_path=Path(options.style), style_sha256=hashlib.sha256(style_bytes).hexdigest(),
-                         photos=photos, proxy_size=options.size, steps=options.steps, judge=spec.to_dict(),
-                         tradeoff=options.tradeoff, networks=networks, skipped=skipped, space={},
-                         seed=options.seed, proxy={"kind": kind, "lr": PROXY_LR, "blend": True} if kind == "network" else {"kind": kind},
-                         artifact_folder=artifact_folder)
-    wanted["early_stop"] = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8} if single
-                            else ParetoStopRule().to_dict()) if options.prune else None
-    view_size = options.view_size if kind == "network" and options.view_size else None
-    wanted["view_size"] = view_size
-    views = view_photos(photos, view_size)
-    # Several processes may start on a new study at once (three terminals, --jobs workers,
-    # machines sharing PostgreSQL): creating the tables, the study, its record and the recipe
-    # queue happens under a lock, so exactly one of them does it and the others find it done.
-    with storage_lock(options.storage, name):
+    return kind
+
+
+def _wanted_record(options: SearchOptions, inputs: _Inputs, artifact_folder: Path):
+    """The study record this run would create (a resumed study's stored one must match its identity)."""
+    import hashlib
+
+    from nst.config import PROXY_LR
+    from tuner.stopping import ParetoStopRule
+    from tuner.study import make_record
+
+    kind = _proxy_kind(options)
+    early_stop = None
+    if options.prune:
+        early_stop = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8}
+                      if options.tradeoff is not None else ParetoStopRule().to_dict())
+    return make_record(
+        style_path=Path(options.style), style_sha256=hashlib.sha256(inputs.style_bytes).hexdigest(),
+        photos=inputs.photos, proxy_size=options.size, steps=options.steps, judge=inputs.judge.to_dict(),
+        tradeoff=options.tradeoff, networks=inputs.networks, skipped=inputs.skipped, seed=options.seed,
+        proxy={"kind": kind, "lr": PROXY_LR, "blend": True} if kind == "network" else {"kind": kind},
+        early_stop=early_stop, view_size=options.view_size if kind == "network" and options.view_size else None,
+        artifact_folder=artifact_folder)
+
+
+def _open_study(options: SearchOptions, inputs: _Inputs, wanted, store, views: list[np.ndarray], sampler, pruner):
+    """Open or create the study and queue the published recipes; returns (study, record, created, seeded, storage).
+
+    Several processes may start on a new study at once (three terminals, --jobs workers,
+    machines sharing PostgreSQL): creating the tables, the study, its record and the recipe
+    queue happens under a lock, so exactly one of them does it and the others find it done.
+    """
+    from tuner.space import SearchSpace, calibrate
+    from tuner.storage import open_storage, storage_lock
+    from tuner.study import open_or_create
+
+    single = options.tradeoff is not None
+    with storage_lock(options.storage, inputs.name):
         storage = open_storage(options.storage, create=True, heartbeat=options.heartbeat,
                                stale_trial_callback=RetryCleanCopy())
         study, record, created = open_or_create(
-            storage, name, wanted, style_bytes=style_bytes, photos=photos, store=store,
-            view_photos=views,
-            directions=["minimize"] if single else ["minimize", "minimize"], sampler=sampler, pruner=pruner,
-            make_space=lambda: SearchSpace(networks, calibrate(networks, batch, painting)).to_dict(),
+            storage, inputs.name, wanted, style_bytes=inputs.style_bytes, photos=inputs.photos, store=store,
+            view_photos=views, directions=["minimize"] if single else ["minimize", "minimize"], sampler=sampler,
+            pruner=pruner,
+            make_space=lambda: SearchSpace(inputs.networks, calibrate(inputs.networks, inputs.batch,
+                                                                      inputs.painting)).to_dict(),
         )
-        space = SearchSpace.from_dict(record["space"])
         # Recipes are queued right after the record is written; a run killed in between (or
         # half-way through the queue) left them missing, so any run that finds only recipe
         # trials so far completes the queue. Queuing skips recipes already there.
-        recipes_only = all(t.user_attrs.get(RECIPE_ATTR) for t in study.get_trials(deepcopy=False))
+        recipes_only = all(r.recipe for r in trial_records(study.get_trials(deepcopy=False)))
+        space = SearchSpace.from_dict(record.space)
         seeded = _seed_recipes(study, space) if recipes_only and options.sampler != "random" else []
-    if not created:
-        # A seeded sampler draws the same sequence in every process. Only the run that created
-        # the study keeps --seed (so a new single-process search is reproducible); a resumed run,
-        # a --jobs worker or another terminal would otherwise replay parameters already tried.
-        sampler.reseed_rng()
-    proxy = StudyRecord.from_user_attrs({STUDY_ATTR: record}).proxy
-    if options.proxy and options.proxy != proxy.get("kind", "gatys"):
-        raise StudyMismatch(f"study {name!r} renders its trials with the {proxy.get('kind', 'gatys')} proxy, this run asks "
+    return study, record, created, seeded, storage
+
+
+def _check_proxy(options: SearchOptions, name: str, record) -> None:
+    """A resumed study keeps the proxy it was made with; asking for another one is refused."""
+    from tuner.study import StudyMismatch
+
+    if options.proxy and options.proxy != record.proxy_kind:
+        raise StudyMismatch(f"study {name!r} renders its trials with the {record.proxy_kind} proxy, this run asks "
                             f"for --proxy {options.proxy}; drop --proxy to continue it, or choose a new --study name")
-    stored_view = StudyRecord.from_user_attrs({STUDY_ATTR: record}).view_size
-    judge = Judge(spec, batch, painting)
-    objective = Objective(study=study, space=space, photos=photos, painting=painting, judge=judge, store=store,
-                          steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
-                          prune=options.prune, proxy=str(proxy.get("kind", "gatys")),
-                          lr=float(proxy.get("lr", PROXY_LR)), blend=bool(proxy.get("blend", False)),
-                          view=(views if stored_view == view_size else view_photos(photos, stored_view))
-                          if proxy.get("kind") == "network" else [])
-    return Prepared(options, study, record, created, objective, skipped, seeded, storage)
+
+
+def _objective(options: SearchOptions, inputs: _Inputs, study, record, store, views: list[np.ndarray]):
+    """The trial runner, bound to this study's record: its space, proxy, judge and view-size photos."""
+    from nst.config import PROXY_LR
+    from nst.judge import Judge
+    from tuner.objective import Objective
+    from tuner.space import SearchSpace
+    from tuner.stopping import checkpoint_steps
+
+    proxy = record.proxy
+    network = record.proxy_kind == "network"
+    return Objective(study=study, space=SearchSpace.from_dict(record.space), photos=inputs.photos,
+                     painting=inputs.painting, judge=Judge(inputs.judge, inputs.batch, inputs.painting), store=store,
+                     steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
+                     prune=options.prune, proxy=record.proxy_kind, lr=float(proxy.get("lr", PROXY_LR)),
+                     blend=bool(proxy.get("blend", False)), view=views if network else [])
 
 
 def view_photos(photos, view_size: int | None) -> list[np.ndarray]:
@@ -190,13 +270,14 @@ def _seed_recipes(study, space) -> list[str]:
     from nst.config import RECIPES
     from tuner.space import recipe_params
 
-    present = {t.user_attrs.get(RECIPE_ATTR) for t in study.get_trials(deepcopy=False)}
+    present = {r.recipe for r in trial_records(study.get_trials(deepcopy=False))}
     lines = []
     for name, config in RECIPES.items():
         if name in present:
             continue
         params, notes = recipe_params(config, space)
-        study.enqueue_trial(params, user_attrs={RECIPE_ATTR: name}, skip_if_exists=True)
+        marked = TrialRecord(number=-1, state="WAITING", recipe=name).to_user_attrs()  # {"recipe": name}
+        study.enqueue_trial(params, user_attrs=marked, skip_if_exists=True)
         lines.append(name + (f" ({'; '.join(notes)})" if notes else ""))
     return lines
 
@@ -210,21 +291,21 @@ def _short_layers(config: dict[str, Any]) -> str:
 
 def trial_line(t) -> str:
     """One line per finished trial: state, scores, the main settings, time."""
-    ua = t.user_attrs
-    cfg = ua.get(CONFIG_ATTR) or {}
+    rec = TrialRecord.from_trial(t)
+    cfg = rec.style_config or {}
     where = (f"{cfg.get('network')}/{cfg.get('pooling')} content {cfg.get('content_layer')} "
              f"style {_short_layers(cfg)}  R {t.params.get('style_ratio', math.nan):.2g} "
              f"T {t.params.get('tv_ratio', math.nan):.2g} scale {t.params.get('style_scale', math.nan):.2f}") if cfg else ""
-    secs = f"{ua.get('seconds', 0):.0f} s"
-    recipe = f" [{ua[RECIPE_ATTR]}]" if ua.get(RECIPE_ATTR) else ""
+    secs = f"{rec.seconds or 0:.0f} s"
+    recipe = f" [{rec.recipe}]" if rec.recipe else ""
     if t.state.name == "COMPLETE":
-        s = ua.get(SCORES_ATTR, {})
-        flag = "" if TrialRecord.from_trial(t).feasible else " INFEASIBLE(noise)"
+        s = rec.scores
+        flag = "" if rec.feasible else " INFEASIBLE(noise)"
         return (f"trial {t.number:3d} done    style {s.get('style', math.nan):.3f} content {s.get('content', math.nan):.3f} "
                 f"noise {s.get('noise', math.nan):.2f}{flag}  {where}  {secs}{recipe}")
     if t.state.name == "PRUNED":
-        return f"trial {t.number:3d} stopped {ua.get('prune_reason', 'early')}  {where}  {secs}{recipe}"
-    return f"trial {t.number:3d} failed  {ua.get('fail_reason', 'see the log')}  {where}{recipe}"
+        return f"trial {t.number:3d} stopped {rec.prune_reason or 'early'}  {where}  {secs}{recipe}"
+    return f"trial {t.number:3d} failed  {rec.fail_reason or 'see the log'}  {where}{recipe}"
 
 
 def best_summary(study) -> str:
@@ -234,7 +315,7 @@ def best_summary(study) -> str:
     except StyletuneError:
         return "best: none yet"
     t = next(t for t in study.get_trials(deepcopy=False) if t.number == n)
-    s = t.user_attrs.get(SCORES_ATTR, {})
+    s = TrialRecord.from_trial(t).scores
     return f"best #{n} style {s.get('style', math.nan):.2f} content {s.get('content', math.nan):.2f}"
 
 
@@ -293,17 +374,16 @@ def run_search(options: SearchOptions, log=print) -> Prepared:
     prep = prepare(options)
     study, rec = prep.study, prep.record
     c = counts(study)
-    nets = ", ".join(rec["networks"])
+    nets = ", ".join(rec.networks)
     skipped = "; ".join(f"{k}: {v}" for k, v in prep.skipped.items())
     log(f"study {study.study_name!r} in {options.storage} ({'new' if prep.created else 'resumed'}: "
         f"{c['finished']} of {options.trials} trials finished)")
     log(f"networks searched: {nets}" + (f"  (skipped - {skipped})" if skipped else ""))
-    proxy = rec.get("proxy") or {"kind": "gatys"}
-    how = ("Magenta's network tuned on them (the network trainer fit trains)" if proxy.get("kind") == "network"
+    how = ("Magenta's network tuned on them (the network trainer fit trains)" if rec.proxy_kind == "network"
            else "Gatys pixel optimisation")
-    log(f"test photos: {', '.join(rec['content_names'])} at {rec['proxy_size']} px, {rec['steps']} steps of {how}; "
-        f"judge {rec['judge']['name']} v{rec['judge']['version']} on {rec['judge']['network']}; "
-        f"objectives: {' and '.join(rec['objectives'])}; early stop {'on' if options.prune else 'off'}")
+    log(f"test photos: {', '.join(rec.content_names)} at {rec.proxy_size} px, {rec.steps} steps of {how}; "
+        f"judge {rec.judge['name']} v{rec.judge['version']} on {rec.judge['network']}; "
+        f"objectives: {' and '.join(rec.objectives)}; early stop {'on' if options.prune else 'off'}")
     if prep.seeded:
         log("seeded with published recipes: " + "; ".join(prep.seeded))
     log(_baseline_line(prep, options))
