@@ -163,8 +163,6 @@ def _create_run(args: argparse.Namespace, explicit: dict[str, Any], runs_dir: Pa
 
     src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
                          config=args.config, style=args.style, preview=args.preview)
-    if src["baseline_note"]:
-        print(f"note: {src['baseline_note']}", file=sys.stderr)  # a note, not a refusal: it still trains
     settings = _matched_settings(args, explicit, settings_kw, src["source"])
     name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
     run = RunFolder(runs_dir / name)
@@ -172,6 +170,8 @@ def _create_run(args: argparse.Namespace, explicit: dict[str, Any], runs_dir: Pa
         raise StyletuneError(f"a run named {name} already exists in {runs_dir}; resume it with "
                              f"`trainer fit --name {name}{resume_flags}` or give a new --name")
     scan = scan_photos(args.data, progress=not args.quiet)
+    if src["baseline_note"]:  # once the inputs are known good: a note, not a refusal, so it still trains
+        print(f"note: {src['baseline_note']}", file=sys.stderr)
     print(scan.describe(), file=sys.stderr)
     command = "trainer " + " ".join(shlex.quote(a) for a in (args.argv or []))
     create_run(run, settings, src["config"], style_bytes=src["style_bytes"], style_suffix=src["style_suffix"],
