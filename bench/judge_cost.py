@@ -1,4 +1,4 @@
-"""What the judge costs at every checkpoint: ``Judge.score`` of a batch, each judge against version 2's.
+"""What the judge costs at every checkpoint: ``Judge.score`` of a batch, the default judge against the three-view candidate.
 
 Usage::
 
@@ -6,16 +6,15 @@ Usage::
     python bench/judge_cost.py --size 512 --photos 1
 
 The judges are timed in interleaved rounds (:func:`bench.common.interleaved_medians`), so a
-shared machine's drifting load hits them alike and the ratio stays meaningful. Version 2's
-computation is the default judge without the Gram view (``gram_network=""``,
-``part_weights=(2, 0, 1)``): the same code path minus one VGG16 pass.
+shared machine's drifting load hits them alike and the ratio stays meaningful. The
+three-view judge (:meth:`nst.judge.JudgeSpec.three_views`) is the default plus one batched
+ImageNet VGG16 pass to block 4 and four Gram matrices.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     painting = load_image(args.style)
     photos = np.stack([p.image for p in load_photos(content_paths(None, args.photos), args.size)])
     results = np.stack([arbitrary.stylize(p, arbitrary.style_vector(painting)) for p in photos])
-    specs = {"version 2 (Magenta + colour)": replace(JudgeSpec(), gram_network="", part_weights=(2, 0, 1)),
-             f"default, {JudgeSpec().label}": JudgeSpec()}
+    specs = {f"default, {JudgeSpec().label} (Magenta + colour)": JudgeSpec(),
+             "three views (+ VGG16 Gram)": JudgeSpec.three_views()}
     judges = {name: Judge(spec, photos, painting) for name, spec in specs.items()}
     medians = interleaved_medians({name: (lambda j=j: j.score(results)) for name, j in judges.items()},
                                   rounds=args.rounds)

@@ -4,10 +4,11 @@ Usage::
 
     python bench/judge_preferences.py                          # the default judge, both sets
     python bench/judge_preferences.py --set 512 --all          # the 512 px set only, every pair
+    python bench/judge_preferences.py --three-views            # the candidate: Magenta, VGG16 Gram, colour, a third each
     python bench/judge_preferences.py --candidates             # every combination of the style parts, and each part alone
     python bench/judge_preferences.py --fairness               # per part: how often it picks each competitor, vs the painter
     python bench/judge_preferences.py --network vgg16_hed      # a single-network judge (version 1's computation)
-    python bench/judge_preferences.py --sheet docs/images/judge_disagreements.png
+    python bench/judge_preferences.py --sheet /tmp/misses.png   # then docs/images/judge_disagreements.jpg, at 3/4 size
 
 Two sets of labelled pairs of results of the same photo and painting, each labelled by
 looking with the one a painter would prefer and why: ``tests/data/preferences`` (128 px,
@@ -18,8 +19,9 @@ best`` does: a result within the noise limit over one above it; between two feas
 results (or two infeasible ones), the smaller ``style + content``. The agreement is the
 share of pairs where the two agree.
 
-Each picture is scored once with every style part (:meth:`nst.judge.Judge.style_parts`),
-so the candidates of ``--candidates`` are different combinations of the same numbers.
+Each picture is scored once with every style part (the default judge with the VGG16 Gram
+view reported at weight 0, :meth:`nst.judge.JudgeSpec.with_gram_view`), so the candidates of
+``--candidates`` are different combinations of the same numbers.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def score_pictures(pairs: list[Pair], spec=None) -> dict[Path, dict[str, float]]
     from nst.images import load_image
     from nst.judge import Judge, JudgeSpec
 
-    spec = spec or JudgeSpec()
+    spec = (spec or JudgeSpec()).with_gram_view()
     judges: dict[tuple[str, str, str], Judge] = {}
     cache: dict[Path, dict[str, float]] = {}
     for p in pairs:
@@ -120,6 +122,8 @@ def judge_pairs(pairs: list[Pair], spec=None, style: Callable[[dict[str, float]]
 
     spec = spec or JudgeSpec()
     scores = scores if scores is not None else score_pictures(pairs, spec)
+    if style is None and "style_gram" in next(iter(scores.values()), {}):
+        style = recombine(spec.combine, (1 - spec.colour_share - spec.gram_share, spec.gram_share, spec.colour_share))
     out = []
     for p in pairs:
         sa, sb = dict(scores[p.path(p.a)]), dict(scores[p.path(p.b)])
@@ -136,12 +140,12 @@ def agreement(scored: list[dict]) -> float:
 #: Ways to combine the style parts, for ``--candidates``: ``(combine, (deep, Gram, colour) weights)``
 #: as in :class:`nst.judge.JudgeSpec`; fixed before the 512 px set was scored.
 CANDIDATES: dict[str, tuple[str, tuple[float, float, float]]] = {
-    "mean of the three, 1:1:1": ("mean", (1, 1, 1)),
+    "mean of the three, 1:1:1 (JudgeSpec.three_views)": ("mean", (1, 1, 1)),
     "median of the three": ("median", (1, 1, 1)),
     "Magenta 2 : Gram 1 : colour 1": ("mean", (2, 1, 1)),
     "Magenta 1 : Gram 1 : colour 2": ("mean", (1, 1, 2)),
     "Magenta 1 : Gram 2 : colour 1": ("mean", (1, 2, 1)),
-    "Magenta 2 : colour 1 (version 2)": ("mean", (2, 0, 1)),
+    "Magenta 2 : colour 1 (version 2, the default)": ("mean", (2, 0, 1)),
     "Magenta 1 : colour 1": ("mean", (1, 0, 1)),
     "Gram 1 : colour 1 (no Magenta)": ("mean", (0, 1, 1)),
     "Magenta alone": ("mean", (1, 0, 0)),
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", choices=("128", "512", "all"), default="all", help="which preference set (default both)")
     ap.add_argument("--network", default="magenta",
                     help="magenta: the default judge; a loss network: a single-network judge on it")
+    ap.add_argument("--three-views", action="store_true", help="judge with JudgeSpec.three_views() instead")
     ap.add_argument("--candidates", action="store_true", help="agreement of each way to combine the style parts")
     ap.add_argument("--fairness", action="store_true", help="per style part: how often it picks each competitor")
     ap.add_argument("--sheet", help="write the pairs the judge gets wrong (photo, painter's pick, judge's pick) to this PNG")
@@ -216,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.common import format_table
     from nst.judge import JudgeSpec
 
-    spec = JudgeSpec.for_network(args.network)
+    spec = JudgeSpec.three_views() if args.three_views else JudgeSpec.for_network(args.network)
     pairs = load_sets(args.set)
     scores = score_pictures(pairs, spec)
     scored = judge_pairs(pairs, spec, scores=scores)
@@ -228,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.all or not ok:
             rows.append([i, p.set, p.painting, p.photo, p.kind, p.a, p.b, p.prefer, p.confidence,
                          _fmt(r["a"]), _fmt(r["b"]), "yes" if ok else "NO"])
-    print(f"{spec.label}; a, b: style/content/noise (style parts: Magenta/Gram/colour)")
+    print(f"{spec.label} (shares: colour {spec.colour_share:.2f}, Gram {spec.gram_share:.2f}, combine {spec.combine}); "
+          "a, b: style/content/noise (style parts: Magenta/Gram/colour)")
     print(format_table(["#", "set", "painting", "photo", "kind", "a", "b", "painter", "confidence",
                         "a", "b", "judge agrees"], rows))
     print()

@@ -16,8 +16,8 @@ from nst.judge import COMBINES, GRAM_LAYERS, JUDGE_VERSION, MAGENTA, Judge, Judg
 from nst.measures import band_ratio, painting_in_frame, sliced_distance, sorted_projections, structure_distance
 from tests.conftest import synthetic_painting, synthetic_photo
 
-#: The default judge with the tiny network in the Gram view: no weights needed.
-SPEC = JudgeSpec(gram_network="tiny", gram_layers=("conv1", "conv2", "conv3"))
+#: The three-view judge with the tiny network in the Gram view: no weights needed.
+SPEC = JudgeSpec(gram_network="tiny", gram_layers=("conv1", "conv2", "conv3"), gram_share=1 / 3)
 
 
 def _mean_colour(image: np.ndarray) -> np.ndarray:
@@ -134,8 +134,11 @@ def test_the_median_ignores_one_view_that_disagrees_and_the_mean_is_weighted(pho
     j = Judge(replace(SPEC, combine="median"), photos, synthetic_painting(64), encoder=_mean_colour)
     parts = {"style_deep": np.array([0.2]), "style_gram": np.array([0.9]), "style_colour": np.array([0.3])}
     assert j.combine(parts)[0] == pytest.approx(0.3)
-    weighted = Judge(replace(SPEC, part_weights=(2, 1, 1)), photos, synthetic_painting(64), encoder=_mean_colour)
+    weighted = Judge(replace(SPEC, gram_share=0.25, colour_share=0.25), photos, synthetic_painting(64),
+                     encoder=_mean_colour)
     assert weighted.combine(parts)[0] == pytest.approx((0.4 + 0.9 + 0.3) / 4)
+    reported = Judge(replace(SPEC, gram_share=0.0), photos, synthetic_painting(64), encoder=_mean_colour)
+    assert reported.combine(parts)[0] == pytest.approx(2 / 3 * 0.2 + 1 / 3 * 0.3)  # reported, not weighed
 
 
 def test_a_single_network_judge_weighs_deep_and_colour_two_to_one(tiny_judge, photos):
@@ -219,23 +222,29 @@ def test_results_of_the_wrong_shape_are_refused(judge):
 
 # -- the record, and the refusal to mix judges -------------------------------------------
 
-def test_the_default_judge_has_three_views_and_round_trips():
+def test_the_default_judge_goes_through_magenta_and_round_trips():
     spec = JudgeSpec()
-    assert spec.network == MAGENTA and spec.layers == () and spec.version == JUDGE_VERSION == 3
-    assert spec.gram_network == "vgg16" and spec.gram_layers == GRAM_LAYERS and spec.combine == "mean"
-    assert spec.label == "judge styletune-judge v3 on magenta+vgg16"
-    assert JudgeSpec.from_dict(spec.to_dict()) == spec
+    assert spec.network == MAGENTA and spec.layers == () and spec.version == JUDGE_VERSION == 2
+    assert spec.gram_network == "" and spec.label == "judge styletune-judge v2 on magenta"
+    assert spec.to_dict() == V2_RECORD, "the default is stored exactly as version 2 stored it"
+    assert JudgeSpec.from_dict(V2_RECORD) == spec
     assert JudgeSpec.for_network(MAGENTA) == spec
     tiny = JudgeSpec.for_network("tiny")
-    assert tiny.gram_network == "" and tiny.part_weights == (2, 0, 1) and available(tiny) == (True, "")
-    assert JudgeSpec.from_dict(tiny.to_dict()) == tiny
+    assert JudgeSpec.from_dict(tiny.to_dict()) == tiny and available(tiny) == (True, "")
+    three = JudgeSpec.three_views()
+    assert three.gram_network == "vgg16" and three.gram_layers == GRAM_LAYERS and three.gram_share == 1 / 3
+    assert three.label == "judge styletune-judge v2 on magenta+vgg16"
+    assert JudgeSpec.from_dict(three.to_dict()) == three
+    assert spec.with_gram_view().gram_share == 0 and spec.with_gram_view().gram_network == "vgg16"
     assert "median" in COMBINES
     with pytest.raises(ConfigError, match="combine"):
         JudgeSpec(combine="max")
-    with pytest.raises(ConfigError, match="part_weights"):
-        JudgeSpec(part_weights=(1, -1, 1))
+    with pytest.raises(ConfigError, match="share"):
+        JudgeSpec(colour_share=0.8, gram_share=0.3)
+    with pytest.raises(ConfigError, match="gram_share needs"):
+        JudgeSpec(gram_share=0.3)
     with pytest.raises(ConfigError, match="Gram network vgg16 has no layer"):
-        JudgeSpec(gram_layers=("conv1",))
+        JudgeSpec(gram_network="vgg16", gram_layers=("conv1",))
     with pytest.raises(ConfigError, match="no layers to choose"):
         JudgeSpec(layers=("block1_conv1",))
     with pytest.raises(ConfigError, match="no layer"):
@@ -248,28 +257,26 @@ V1_RECORD = {"network": "vgg16_hed", "pooling": "max",
              "name": "styletune-judge", "version": 1}
 
 
+#: What a version-2 study has stored since version 2 (and what the default judge still stores).
 V2_RECORD = {"network": "magenta", "pooling": "max", "layers": [], "projections": 64, "quantiles": 64,
              "colour_share": 1 / 3, "ssim_scales": 3, "noise_limit": 1.5, "seed": 0, "name": "styletune-judge",
              "version": 2}
 
 
-def test_older_records_are_described_as_stored_but_not_rebuilt():
+def test_a_version_1_record_is_described_as_stored_but_not_rebuilt():
     assert describe(V1_RECORD) == "judge styletune-judge v1 on vgg16_hed"
-    assert describe(V2_RECORD) == "judge styletune-judge v2 on magenta"
-    for record in (V1_RECORD, V2_RECORD):
-        with pytest.raises(ConfigError, match="would not be comparable"):
-            JudgeSpec.from_dict(record)
+    with pytest.raises(ConfigError, match="would not be comparable"):
+        JudgeSpec.from_dict(V1_RECORD)
 
 
 def test_resuming_a_study_of_another_judge_version_is_refused_in_one_line():
     from tuner.study import StudyMismatch, check_same
 
     wanted = {"judge": JudgeSpec().to_dict()}
-    for old, said in ((V1_RECORD, "v1 on vgg16_hed"), (V2_RECORD, "v2 on magenta,")):
-        with pytest.raises(StudyMismatch) as err:
-            check_same({"judge": old}, wanted, "wave")
-        msg = str(err.value)
-        assert "\n" not in msg and said in msg and "v3 on magenta+vgg16" in msg and "--study" in msg
+    with pytest.raises(StudyMismatch) as err:
+        check_same({"judge": V1_RECORD}, wanted, "wave")
+    msg = str(err.value)
+    assert "\n" not in msg and "v1 on vgg16_hed" in msg and "v2 on magenta" in msg and "--study" in msg
     check_same({"judge": JudgeSpec().to_dict()}, wanted, "wave")  # the same judge passes
 
 
@@ -310,8 +317,8 @@ def test_an_old_study_stays_readable_and_its_resumption_is_refused(tmp_path, cap
 # -- the real predictor --------------------------------------------------------------------
 
 @pytest.mark.weights
-def test_the_default_judge_ranks_a_blend_between_photo_and_painting_in_every_view(photos):
-    j = Judge(JudgeSpec(), photos, synthetic_painting(96))
+def test_the_judge_ranks_a_blend_between_photo_and_painting_in_every_view(photos):
+    j = Judge(JudgeSpec().with_gram_view(), photos, synthetic_painting(96))
     half, most = j.score(_blend(j, 0.5)), j.score(_blend(j, 0.9))
     assert np.all(half.style < 1.0) and np.all(most.style < half.style), (half.style, most.style)
     assert np.all(half.content > 0.0)
