@@ -74,10 +74,14 @@ def main(argv: list[str] | None = None) -> int:
         for name, cfg in configs.items():
             pictures[name + f" ({cfg.network})"] = stylize(photos, painting, cfg, steps=args.steps).images
     rows = []
+    names = {"style_deep": "Magenta" if judge.spec.network == "magenta" else judge.spec.network,
+             "style_gram": f"Gram ({judge.spec.gram_network})", "style_colour": "colour"}
     for name, images in pictures.items():
-        s = judge.score(images).means()
-        rows.append([name, f"{s['style']:.3f}", f"{s['content']:.3f}", f"{s['noise']:.2f}"])
-    print(format_table(["picture", "style", "content", "noise"], rows))
+        scored = judge.score(images)
+        s = scored.means()
+        rows.append([name, f"{s['style']:.3f}", *[f"{float(np.mean(v)):.3f}" for v in scored.parts.values()],
+                     f"{s['content']:.3f}", f"{s['noise']:.2f}"])
+    print(format_table(["picture", "style", *[f"style: {names[k]}" for k in scored.parts], "content", "noise"], rows))
     return 0
 
 

@@ -1,8 +1,9 @@
 """The judge: each score against a reference computed another way, its record, and the refusal to mix judges.
 
 Most tests bind the judge with a stand-in for Magenta's style predictor (``_mean_colour``:
-an image's mean RGB, whose distances can be worked out by hand) or with the ``tiny``
-network; the tests that run the real predictor are marked ``weights``.
+an image's mean RGB, whose distances can be worked out by hand) and the ``tiny`` network
+in place of ImageNet VGG16 for the Gram view (:data:`SPEC`), or with a single-network judge
+on ``tiny``; the tests that run the real networks are marked ``weights``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ import numpy as np
 import pytest
 
 from nst.errors import ConfigError
-from nst.judge import JUDGE_VERSION, MAGENTA, Judge, JudgeSpec, describe
+from nst.judge import COMBINES, GRAM_LAYERS, JUDGE_VERSION, MAGENTA, Judge, JudgeSpec, available, describe
 from nst.measures import band_ratio, painting_in_frame, sliced_distance, sorted_projections, structure_distance
 from tests.conftest import synthetic_painting, synthetic_photo
+
+#: The three-view judge with the tiny network in the Gram view: no weights needed.
+SPEC = JudgeSpec(gram_network="tiny", gram_layers=("conv1", "conv2", "conv3"), gram_share=1 / 3)
 
 
 def _mean_colour(image: np.ndarray) -> np.ndarray:
@@ -28,7 +32,7 @@ def photos() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def judge(photos) -> Judge:
-    return Judge(JudgeSpec(), photos, synthetic_painting(64), encoder=_mean_colour)
+    return Judge(SPEC, photos, synthetic_painting(64), encoder=_mean_colour)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +64,7 @@ def test_the_painting_vector_comes_from_the_painting_cropped_to_the_frame(photos
         seen.append(img)
         return _mean_colour(img)
 
-    j = Judge(JudgeSpec(), photos, painting, encoder=encoder)
+    j = Judge(SPEC, photos, painting, encoder=encoder)
     frame = seen[0]
     assert frame.shape == (48, 48, 3)
     np.testing.assert_allclose(_mean_colour(frame), [0.5, 0.0, 0.5], atol=0.05)
@@ -92,6 +96,55 @@ def test_colour_part_is_the_sliced_lab_distance_over_the_photos(judge):
         den = sliced_distance(sorted_projections(rgb2lab(judge.photos[i]).reshape(-1, 3), dirs, 64), painting_q)
         assert got[i] == pytest.approx(num / den, rel=1e-4)
     assert np.all((got > 0.05) & (got < 0.95)), got
+
+
+def test_the_gram_part_is_the_gram_matrix_distance_over_the_photos(judge):
+    """Against Gram matrices computed here from the network's features, layer by layer."""
+    import tensorflow as tf
+
+    def grams(images):
+        out = judge.gram_extractor(tf.constant(images, tf.float32))
+        return {n: np.einsum("bnc,bnd->bcd", *[out[n].numpy().reshape(len(images), -1, out[n].shape[-1])] * 2)
+                / (out[n].shape[1] * out[n].shape[2]) for n in SPEC.gram_layers}
+
+    result = _blend(judge, 0.5)
+    g_r, g_p, g_0 = grams(result), grams(judge.painting[None]), grams(judge.photos)
+    expected = np.mean([np.sqrt(np.mean((g_r[n] - g_p[n]) ** 2, axis=(1, 2)))
+                        / np.sqrt(np.mean((g_0[n] - g_p[n]) ** 2, axis=(1, 2))) for n in SPEC.gram_layers], axis=0)
+    np.testing.assert_allclose(judge.score(result).parts["style_gram"], expected, rtol=1e-3)
+    np.testing.assert_allclose(judge.score(judge.photos).parts["style_gram"], 1.0, rtol=1e-5)
+
+
+def test_each_style_part_is_reported_and_the_style_is_their_mean(judge):
+    """The three views are all in ``parts``, each in [0, 2] for pictures between photo and painting."""
+    for result in (judge.photos, _blend(judge, 0.3), _blend(judge, 0.5), _blend(judge, 0.9)):
+        s = judge.score(result)
+        assert set(s.parts) == {"style_deep", "style_gram", "style_colour"}
+        for name, v in s.parts.items():
+            assert v.shape == (2,) and np.all((v >= 0) & (v <= 2)), (name, v)
+        np.testing.assert_allclose(s.style, np.mean(list(s.parts.values()), axis=0))
+    photo = judge.score(judge.photos)
+    for name, v in photo.parts.items():
+        np.testing.assert_allclose(v, 1.0, rtol=1e-5, err_msg=name)  # doing nothing scores 1 in every view
+
+
+def test_the_median_ignores_one_view_that_disagrees_and_the_mean_is_weighted(photos):
+    from dataclasses import replace
+
+    j = Judge(replace(SPEC, combine="median"), photos, synthetic_painting(64), encoder=_mean_colour)
+    parts = {"style_deep": np.array([0.2]), "style_gram": np.array([0.9]), "style_colour": np.array([0.3])}
+    assert j.combine(parts)[0] == pytest.approx(0.3)
+    weighted = Judge(replace(SPEC, gram_share=0.25, colour_share=0.25), photos, synthetic_painting(64),
+                     encoder=_mean_colour)
+    assert weighted.combine(parts)[0] == pytest.approx((0.4 + 0.9 + 0.3) / 4)
+    reported = Judge(replace(SPEC, gram_share=0.0), photos, synthetic_painting(64), encoder=_mean_colour)
+    assert reported.combine(parts)[0] == pytest.approx(2 / 3 * 0.2 + 1 / 3 * 0.3)  # reported, not weighed
+
+
+def test_a_single_network_judge_weighs_deep_and_colour_two_to_one(tiny_judge, photos):
+    s = tiny_judge.score(_blend(tiny_judge, 0.5))
+    assert set(s.parts) == {"style_deep", "style_colour"}
+    np.testing.assert_allclose(s.style, 2 / 3 * s.parts["style_deep"] + 1 / 3 * s.parts["style_colour"])
 
 
 def test_style_falls_as_the_photo_fades_into_the_painting_on_a_loss_network_too(tiny_judge):
@@ -172,10 +225,26 @@ def test_results_of_the_wrong_shape_are_refused(judge):
 def test_the_default_judge_goes_through_magenta_and_round_trips():
     spec = JudgeSpec()
     assert spec.network == MAGENTA and spec.layers == () and spec.version == JUDGE_VERSION == 2
-    assert JudgeSpec.from_dict(spec.to_dict()) == spec
+    assert spec.gram_network == "" and spec.label == "judge styletune-judge v2 on magenta"
+    assert spec.to_dict() == V2_RECORD, "the default is stored exactly as version 2 stored it"
+    assert JudgeSpec.from_dict(V2_RECORD) == spec
     assert JudgeSpec.for_network(MAGENTA) == spec
     tiny = JudgeSpec.for_network("tiny")
-    assert JudgeSpec.from_dict(tiny.to_dict()) == tiny
+    assert JudgeSpec.from_dict(tiny.to_dict()) == tiny and available(tiny) == (True, "")
+    three = JudgeSpec.three_views()
+    assert three.gram_network == "vgg16" and three.gram_layers == GRAM_LAYERS and three.gram_share == 1 / 3
+    assert three.label == "judge styletune-judge v2 on magenta+vgg16"
+    assert JudgeSpec.from_dict(three.to_dict()) == three
+    assert spec.with_gram_view().gram_share == 0 and spec.with_gram_view().gram_network == "vgg16"
+    assert "median" in COMBINES
+    with pytest.raises(ConfigError, match="combine"):
+        JudgeSpec(combine="max")
+    with pytest.raises(ConfigError, match="share"):
+        JudgeSpec(colour_share=0.8, gram_share=0.3)
+    with pytest.raises(ConfigError, match="gram_share needs"):
+        JudgeSpec(gram_share=0.3)
+    with pytest.raises(ConfigError, match="Gram network vgg16 has no layer"):
+        JudgeSpec(gram_network="vgg16", gram_layers=("conv1",))
     with pytest.raises(ConfigError, match="no layers to choose"):
         JudgeSpec(layers=("block1_conv1",))
     with pytest.raises(ConfigError, match="no layer"):
@@ -186,6 +255,12 @@ V1_RECORD = {"network": "vgg16_hed", "pooling": "max",
              "layers": ["block1_conv2", "block2_conv2", "block3_conv3", "block4_conv3"], "projections": 64,
              "quantiles": 64, "colour_share": 1 / 3, "ssim_scales": 3, "noise_limit": 1.5, "seed": 0,
              "name": "styletune-judge", "version": 1}
+
+
+#: What a version-2 study has stored since version 2 (and what the default judge still stores).
+V2_RECORD = {"network": "magenta", "pooling": "max", "layers": [], "projections": 64, "quantiles": 64,
+             "colour_share": 1 / 3, "ssim_scales": 3, "noise_limit": 1.5, "seed": 0, "name": "styletune-judge",
+             "version": 2}
 
 
 def test_a_version_1_record_is_described_as_stored_but_not_rebuilt():
@@ -242,8 +317,12 @@ def test_an_old_study_stays_readable_and_its_resumption_is_refused(tmp_path, cap
 # -- the real predictor --------------------------------------------------------------------
 
 @pytest.mark.weights
-def test_magenta_judge_ranks_a_blend_between_photo_and_painting(photos):
-    j = Judge(JudgeSpec(), photos, synthetic_painting(96))
+def test_the_judge_ranks_a_blend_between_photo_and_painting_in_every_view(photos):
+    j = Judge(JudgeSpec().with_gram_view(), photos, synthetic_painting(96))
     half, most = j.score(_blend(j, 0.5)), j.score(_blend(j, 0.9))
     assert np.all(half.style < 1.0) and np.all(most.style < half.style), (half.style, most.style)
     assert np.all(half.content > 0.0)
+    assert set(half.parts) == {"style_deep", "style_gram", "style_colour"}
+    for name in half.parts:
+        assert np.all((half.parts[name] >= 0) & (half.parts[name] <= 2)), (name, half.parts[name])
+        assert np.all(most.parts[name] < half.parts[name]), (name, half.parts[name], most.parts[name])
