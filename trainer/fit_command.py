@@ -43,8 +43,10 @@ SIGTERM) finishes the step, saves a checkpoint and prints the command that resum
 Recipes (--recipe): without a GPU, auto fine-tunes Magenta's pretrained transformer for
 the painting (--network magenta --tune norm) on 128 px crops, with the steps fitted to
 50 minutes; with a GPU the same on 256 px crops for 4000 steps; --recipe paper is Johnson
-et al.'s 40k steps from random weights (days on a CPU). Before the first step trainer fit
-prints the device, the recipe and an ETA.
+et al.'s 40k steps from random weights (days on a CPU). From a Gatys-proxy study, auto is
+paper with a GPU (its trials predict a network from random weights); on a CPU it says what
+paper would take and trains cpu. Before the first step trainer fit prints the device, the
+recipe and an ETA.
 """
 
 #: Settings fields no flag sets (they come from --data, the recipe and --feature-cache), and flags named otherwise.
@@ -129,13 +131,10 @@ def run_fit(args: argparse.Namespace) -> int:
         print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info.settings['steps']} "
               f"(loss from {info.source.get('spec')})", file=sys.stderr)
     else:
-        from trainer.recipe import choose_recipe, describe_match, device_summary, proxy_matched_settings, settings_for
+        from trainer.recipe import (describe_match, device_summary, proxy_matched_settings, recipe_for_proxy,
+                                     scratch_line, settings_for)
 
         device, gpus = device_summary()
-        recipe = choose_recipe(args.recipe, gpus)
-        settings_kw = {**settings_for(recipe, explicit, fit_defaults()), "recipe": recipe.name}
-        if args.feature_cache:
-            settings_kw["feature_cache"] = args.feature_cache
         if not args.data:
             raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
         check_output(runs_dir, folder=True, what="--runs-dir")
@@ -143,6 +142,12 @@ def run_fit(args: argparse.Namespace) -> int:
 
         src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
                              config=args.config, style=args.style, preview=args.preview)
+        recipe, set_aside = recipe_for_proxy(args.recipe, gpus, src["source"].get("proxy"))
+        if set_aside:
+            print(scratch_line(src["config"], recipe), file=sys.stderr)
+        settings_kw = {**settings_for(recipe, explicit, fit_defaults()), "recipe": recipe.name}
+        if args.feature_cache:
+            settings_kw["feature_cache"] = args.feature_cache
         if src["baseline_note"]:
             print(f"note: {src['baseline_note']}", file=sys.stderr)  # a note, not a refusal: it still trains
         matched = proxy_matched_settings(src["source"].get("proxy"), settings_kw, explicit)
