@@ -131,8 +131,14 @@ def run_fit(args: argparse.Namespace) -> int:
         print(f"resuming run {run.name} at step {done[-1] if done else 0} of {info.settings['steps']} "
               f"(loss from {info.source.get('spec')})", file=sys.stderr)
     else:
-        from trainer.recipe import (describe_match, device_summary, proxy_matched_settings, recipe_for_proxy,
-                                     scratch_line, settings_for)
+        from trainer.recipe import (
+            describe_match,
+            device_summary,
+            proxy_matched_settings,
+            recipe_for_proxy,
+            scratch_line,
+            settings_for,
+        )
 
         device, gpus = device_summary()
         if not args.data:
