@@ -229,22 +229,27 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     judge = Judge(spec, batch, painting)
 
     rows: list[Row] = []
+    proxy_seconds: dict[str, float] = {}  # each proxy rendered here: its wall time (all the test photos)
     for n in picked:
         t = finished[n]
         row = Row(f"trial {n}", StyleConfig.from_dict(t.style_config))
         if proxy_init == "photo":
             row.proxy_images = [reader.read_image_artifact(storage, t.artifacts[p], artifacts) for p in names]
         else:
+            started = time.perf_counter()
             row.proxy_images = render_proxy(batch, painting, row.config, steps, proxy_init,
                                             study_proxy)
+            proxy_seconds[row.label] = time.perf_counter() - started
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
     if default_config is None:
         default_config = StyleConfig()
     if default_config is not False:
         row = Row("default config", default_config)
+        started = time.perf_counter()
         row.proxy_images = render_proxy(batch, painting, default_config, steps, proxy_init,
                                         study_proxy)
+        proxy_seconds[row.label] = time.perf_counter() - started
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
 
@@ -290,7 +295,9 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     result = {"study": study_name, "settings": settings, "view": view, "proxy_init": proxy_init, "proxy_steps": steps,
               "photos": names, "summary": summary, "sheet": str(sheet),
               "rows": [{"label": r.label, "proxy": r.proxy, "network": r.network, "steps": r.steps,
-                        "minutes": round(r.seconds / 60, 2), "loss_curve": curves.get(r.label, [])} for r in rows],
+                        "minutes": round(r.seconds / 60, 2), "loss_curve": curves.get(r.label, []),
+                        "proxy_seconds": round(proxy_seconds[r.label], 1) if r.label in proxy_seconds else None}
+                       for r in rows],
               "references": [{"label": label, "network": scores} for label, scores, _ in references]}
     (out / "fidelity.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result

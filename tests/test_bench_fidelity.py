@@ -207,6 +207,7 @@ def test_recipe_paper_on_a_gatys_study_end_to_end_with_proxies_rendered_from_noi
     assert (s["recipe"], s["arch"], s["tune"], s["lr"], s["steps"]) == ("paper", "fast", "all", 1e-3, 4)
     assert result["proxy_init"] == "noise" and result["proxy_steps"] == 3
     assert [len(r["loss_curve"]) for r in result["rows"]] == [4, 4] and all(r["steps"] == 4 for r in result["rows"])
+    assert all(r["proxy_seconds"] > 0 for r in result["rows"])  # every proxy was rendered again, and timed
     run = json.loads((out / "runs" / f"{result['rows'][0]['label'].replace(' ', '')}-fast" / "run.json").read_text())
     assert run["settings"]["tune"] == "all" and run["network"]["arch"] == "fast"
     assert "proxy init" in (out / "fidelity.md").read_text()
