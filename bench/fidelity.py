@@ -84,7 +84,8 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
 
     A network-proxy study (:mod:`nst.netproxy`) renders with the tuned network. For a
     Gatys study, ``init="magenta"`` starts the pixels from Magenta's result instead of the photo;
-    ``"noise"`` and ``"mixed"`` set the StyleConfig's ``init`` (uniform noise; half photo, half noise).
+    ``"content"``, ``"noise"`` and ``"mixed"`` set the StyleConfig's ``init`` (the photo, as the tuner;
+    uniform noise; half photo, half noise).
 
     Starting from Magenta's result, network and proxy start from the same
     picture (the magenta network at step 0 *is* that picture, at any size), so the
@@ -99,7 +100,7 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
         return list(tune_network(batch, painting, config, steps=steps, lr=float(proxy.get("lr", PROXY_LR)),
                                  blend=bool(proxy.get("blend", False))).images)
     start = None
-    if init in ("noise", "mixed"):
+    if init in ("content", "noise", "mixed"):
         config = config.replace(init=init)
     if init == "magenta":
         from nst.transformer import build_magenta, painting_vector, pretrained_weights
@@ -391,9 +392,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0,
                         help="the networks' data order (default 0); compare two seeds with python -m bench.fidelity_stats")
     parser.add_argument("--judge-network", help="judge with this style network instead of the study's")
-    parser.add_argument("--proxy-init", choices=("photo", "magenta", "noise", "mixed"), default="photo",
+    parser.add_argument("--proxy-init", choices=("photo", "content", "magenta", "noise", "mixed"), default="photo",
                         help="photo: the study's stored proxy renders; otherwise render each proxy again (Gatys-proxy "
-                             "studies), started from Magenta's result, from noise, or from half photo, half noise")
+                             "studies, timed): from the photo as the tuner does (content), from Magenta's result, "
+                             "from noise, or from half photo, half noise")
     parser.add_argument("--proxy-steps", type=int, help="L-BFGS steps of a proxy rendered again (default: the study's)")
     parser.add_argument("--no-default", action="store_true", help="skip the default-config row")
     parser.add_argument("--no-magenta", action="store_true", help="skip Magenta's reference row")
