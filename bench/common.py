@@ -97,32 +97,10 @@ def matmul_gflops(n: int = 2048, repeats: int = 7) -> float:
 
 
 def conv_flops(model: Any, height: int, width: int, channels: int = 3) -> list[tuple[str, float]]:
-    """Forward FLOPs of each ``Conv2D`` layer of a Keras model on one ``height x width`` image.
+    """Forward FLOPs of each ``Conv2D`` layer of a Keras model (:func:`trainer.costs.model_conv_flops`)."""
+    from trainer.costs import model_conv_flops
 
-    A convolution with a ``k x k`` kernel producing an ``Ho x Wo x Cout`` map from ``Cin``
-    channels costs ``2 * Ho * Wo * k * k * Cin * Cout`` operations (one multiply and one
-    add per weight per output position); biases, activations and pooling are a rounding
-    error beside that and are left out. Output sizes come from one forward pass of zeros,
-    so padding and pooling are accounted exactly as the model does them.
-    """
-    import keras
-    import numpy as np
-
-    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    if not convs:
-        return []
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
-    probe = keras.Model(inputs, [layer.output for layer in convs])
-    outputs = probe(np.zeros((1, height, width, channels), np.float32), training=False)
-    if not isinstance(outputs, (list, tuple)):
-        outputs = [outputs]
-    result = []
-    for layer, out in zip(convs, outputs, strict=True):
-        kh, kw, cin, cout = layer.kernel.shape
-        ho, wo = int(out.shape[1]), int(out.shape[2])
-        groups = getattr(layer, "groups", 1) or 1
-        result.append((layer.name, 2.0 * ho * wo * kh * kw * (cin // groups) * cout))
-    return result
+    return model_conv_flops(model, height, width, channels)
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -28,6 +28,8 @@ Usage::
     python -m bench.fidelity --storage sqlite:///studies/fidelity.db --study monet --out bench_out/fidelity
     python -m bench.fidelity ... --steps 200     # longer; the rate is spread as trainer fit spreads it
     python -m bench.fidelity ... --network fast --steps 400 --lr 1e-3   # from scratch
+    python -m bench.fidelity --storage sqlite:///studies/gatys.db --study monet --recipe paper   # a GPU's job:
+        # a Gatys study's trials against networks from random weights, the paper's recipe (docs/trainer.md)
 
 Runs one network after another; each run folder lands in ``OUT/runs`` and the table in
 ``OUT/fidelity.md``.
@@ -48,6 +50,7 @@ import numpy as np
 
 from bench.common import require_trials, trial_numbers
 from bench.fidelity_stats import Row, format_report, spread_along_front, summarise
+from trainer.recipe import RECIPES
 from tuner.records import StudyRecord, trial_records
 
 #: Training photos when --data is not given: the folder `make photos` writes (docs/photos.md).
@@ -80,7 +83,9 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
     """The study's proxy as the tuner runs it (``proxy``: the study record's, Gatys when None).
 
     A network-proxy study (:mod:`nst.netproxy`) renders with the tuned network. For a
-    Gatys study, ``init="magenta"`` starts the pixels from Magenta's result instead of the photo.
+    Gatys study, ``init="magenta"`` starts the pixels from Magenta's result instead of the photo;
+    ``"content"``, ``"noise"`` and ``"mixed"`` set the StyleConfig's ``init`` (the photo, as the tuner;
+    uniform noise; half photo, half noise).
 
     Starting from Magenta's result, network and proxy start from the same
     picture (the magenta network at step 0 *is* that picture, at any size), so the
@@ -95,6 +100,8 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
         return list(tune_network(batch, painting, config, steps=steps, lr=float(proxy.get("lr", PROXY_LR)),
                                  blend=bool(proxy.get("blend", False))).images)
     start = None
+    if init in ("content", "noise", "mixed"):
+        config = config.replace(init=init)
     if init == "magenta":
         from nst.transformer import build_magenta, painting_vector, pretrained_weights
 
@@ -103,6 +110,20 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
         start = np.clip(model(batch.astype(np.float32)).numpy(), 0.0, 1.0)
     result = stylize(batch, painting, config, steps=steps, init_images=start)
     return list(result.images)
+
+
+def loss_curve(run_dir: Path, points: int = 10) -> list[float]:
+    """A run's training loss in ``points`` equal windows of its steps (mean of each), from ``metrics.jsonl``.
+
+    Flat last windows say the network stopped learning at that recipe; a falling tail says it
+    was still learning when the run ended."""
+    from trainer.runs import RunFolder
+
+    losses = [row["loss"] for row in RunFolder(run_dir).read_metrics() if math.isfinite(row.get("loss", math.nan))]
+    if not losses:
+        return []
+    edges = np.linspace(0, len(losses), min(points, len(losses)) + 1).astype(int)
+    return [round(float(np.mean(losses[a:b])), 4) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def judge_means(judge, images: Sequence[np.ndarray]) -> dict[str, float]:
@@ -160,10 +181,13 @@ def study_recipe(proxy_run: dict[str, Any], settings: dict[str, Any], explicit: 
 
 def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: int = 5, settings: dict[str, Any],
               artifacts: str | None = None, default_config=None, judge_spec=None, magenta_reference: bool = True,
-              proxy_init: str = "photo", explicit: dict[str, Any] | None = None, pick: Sequence[int] = (),
+              proxy_init: str = "photo", proxy_steps: int | None = None, explicit: dict[str, Any] | None = None,
+              pick: Sequence[int] = (),
               progress: bool = False, log=print) -> dict[str, Any]:
     """Everything above; returns the rows and correlations (also written to ``OUT/fidelity.json``).
 
+    ``proxy_init`` other than ``photo`` renders every row's proxy again from that start,
+    with ``proxy_steps`` L-BFGS steps (default: the study's).
     ``explicit`` holds the settings the user typed (default: all of ``settings``); the
     others follow the study's proxy as ``trainer fit --from-study`` would, and ``steps``
     and ``lr`` fall back to :data:`FALLBACK_STEPS` and :data:`FALLBACK_LR` when nothing sets them.
@@ -178,7 +202,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     study = reader.load_study(reader.open_storage(storage), study_name)
     rec = reader.read_record(study)
     names = list(rec.content_names)
-    steps = rec.steps or 50
+    steps = proxy_steps or rec.steps or 50
     study_proxy = rec.proxy
     if study_proxy.get("kind") == "network" and proxy_init != "photo":
         raise SystemExit("--proxy-init is for Gatys studies; this study's proxy is the tuned network")
@@ -206,27 +230,33 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     judge = Judge(spec, batch, painting)
 
     rows: list[Row] = []
+    proxy_seconds: dict[str, float] = {}  # each proxy rendered here: its wall time (all the test photos)
     for n in picked:
         t = finished[n]
         row = Row(f"trial {n}", StyleConfig.from_dict(t.style_config))
         if proxy_init == "photo":
             row.proxy_images = [reader.read_image_artifact(storage, t.artifacts[p], artifacts) for p in names]
         else:
+            started = time.perf_counter()
             row.proxy_images = render_proxy(batch, painting, row.config, steps, proxy_init,
                                             study_proxy)
+            proxy_seconds[row.label] = time.perf_counter() - started
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
     if default_config is None:
         default_config = StyleConfig()
     if default_config is not False:
         row = Row("default config", default_config)
+        started = time.perf_counter()
         row.proxy_images = render_proxy(batch, painting, default_config, steps, proxy_init,
                                         study_proxy)
+        proxy_seconds[row.label] = time.perf_counter() - started
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
 
     untrained: list[np.ndarray] = []
     painters: dict[str, Any] = {}
+    curves: dict[str, list[float]] = {}
     for i, row in enumerate(rows):
         log(f"training {row.label} ({i + 1}/{len(rows)}): {settings}")
         label = row.label.replace(" ", "")
@@ -234,9 +264,10 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
             row, painting_bytes=painting_bytes, photos=photos, data=data, runs_dir=out / "runs",
             name=f"{label}-{settings.get('arch', 'net')}", settings=settings, progress=progress)
         row.network = judge_means(judge, row.network_images)
+        curves[row.label] = loss_curve(out / "runs" / f"{label}-{settings.get('arch', 'net')}")
         untrained = untrained or before
         log(f"  {row.label}: {row.steps} steps in {row.seconds / 60:.1f} min; proxy {_fmt(row.proxy)}; "
-            f"network {_fmt(row.network)}")
+            f"network {_fmt(row.network)}; loss by tenths {curves[row.label]}")
 
     references: list[tuple[str, dict[str, float], list[np.ndarray]]] = []
     if untrained:
@@ -250,7 +281,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         references.append(("Magenta arbitrary model as shipped (384 px and back)", judge_means(judge, images), images))
 
     summary = summarise(rows)
-    table = format_report(rows, references, summary, {**settings, "proxy init": proxy_init})
+    table = format_report(rows, references, summary, {**settings, "proxy init": proxy_init, "proxy steps": steps})
     log(table)
     (out / "fidelity.md").write_text(table + "\n", encoding="utf-8")
     sheet_rows = []  # one row per trial: photo | proxy | network, for each test photo in turn
@@ -262,9 +293,12 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     sheet = save_image(out / "fidelity_sheet.png", contact_sheet(sheet_rows, cell=max(64, min(batch.shape[1], 160))))
     view = view_fidelity(storage, artifacts, rec, {n: finished[n] for n in picked}, painters, spec, painting,
                          int(settings.get("size") or rec.proxy_size or 128), out, log)
-    result = {"study": study_name, "settings": settings, "view": view, "proxy_init": proxy_init, "photos": names, "summary": summary, "sheet": str(sheet),
+    result = {"study": study_name, "settings": settings, "view": view, "proxy_init": proxy_init, "proxy_steps": steps,
+              "photos": names, "summary": summary, "sheet": str(sheet),
               "rows": [{"label": r.label, "proxy": r.proxy, "network": r.network, "steps": r.steps,
-                        "minutes": round(r.seconds / 60, 2)} for r in rows],
+                        "minutes": round(r.seconds / 60, 2), "loss_curve": curves.get(r.label, []),
+                        "proxy_seconds": round(proxy_seconds[r.label], 1) if r.label in proxy_seconds else None}
+                       for r in rows],
               "references": [{"label": label, "network": scores} for label, scores, _ in references]}
     (out / "fidelity.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
@@ -305,6 +339,27 @@ def _fmt(scores: dict[str, float]) -> str:
     return ", ".join(f"{k} {scores[k]:.3f}" for k in SCORES if k in scores)
 
 
+def bench_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The training settings for ``args``, and which of steps and lr were set (typed, or by a named recipe).
+
+    ``--recipe study`` leaves steps and rate to the study's proxy, as ``trainer fit
+    --from-study`` does; a named recipe sets them, and typed flags override its values.
+    """
+    base: dict[str, Any] = {"arch": "magenta", "size": 128, "batch": 4, "width": 1.0}
+    recipe = "bench"
+    if args.recipe != "study":
+        recipe = args.recipe
+        base = {**base, **RECIPES[args.recipe].settings()}
+        if args.recipe == "paper":
+            base["checkpoint_every"] = 2000
+    typed = {k: v for k, v in (("arch", args.network), ("size", args.size), ("batch", args.batch),
+                               ("width", args.width), ("steps", args.steps), ("lr", args.lr),
+                               ("checkpoint_every", args.checkpoint_every)) if v is not None}
+    settings = {**base, **typed, "recipe": recipe, "seed": args.seed}
+    settings["tune"] = args.tune or ("norm" if settings["arch"] == "magenta" else "all")
+    return settings, {k: settings[k] for k in ("steps", "lr") if k in settings}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fidelity", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -317,21 +372,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=5, help="trials along the Pareto front (default 5)")
     parser.add_argument("--pick", type=trial_numbers, default=(), metavar="N,N",
                         help="these trial numbers instead of --trials along the front")
-    parser.add_argument("--network", default="magenta")
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=4, help="default 4, as trainer fit's cpu recipe")
+    parser.add_argument("--recipe", choices=("study", *RECIPES), default="study",
+                        help="study (default): what trainer fit --from-study gives a network-proxy study's trials on "
+                             "a CPU (magenta, 128 px, batch 4); paper: Johnson et al. from random weights (johnson, "
+                             "256 px, batch 4, 40000 steps, Adam 1e-3: a GPU's job, docs/trainer.md); cpu, gpu: "
+                             "trainer fit's. Flags typed below override the recipe's values")
+    parser.add_argument("--network", help="default: the recipe's")
+    parser.add_argument("--size", type=int, help="training crop (default: the recipe's)")
+    parser.add_argument("--batch", type=int, help="default: the recipe's (4 in every one)")
     parser.add_argument("--steps", type=int,
                         help=f"default: the study's proxy steps, as trainer fit --from-study (else {FALLBACK_STEPS})")
     parser.add_argument("--lr", type=float,
                         help=f"default: the study's proxy rate, as trainer fit --from-study (else {FALLBACK_LR:g})")
-    parser.add_argument("--width", type=float, default=1.0)
+    parser.add_argument("--width", type=float, help="channel multiplier (default 1)")
+    parser.add_argument("--checkpoint-every", type=int,
+                        help="steps between checkpoints (default: once at the end, 2000 with --recipe paper); "
+                             "the same command again resumes the runs")
     parser.add_argument("--tune", choices=("all", "norm"), help="default: norm for magenta, all otherwise")
     parser.add_argument("--seed", type=int, default=0,
                         help="the networks' data order (default 0); compare two seeds with python -m bench.fidelity_stats")
     parser.add_argument("--judge-network", help="judge with this style network instead of the study's")
-    parser.add_argument("--proxy-init", choices=("photo", "magenta"), default="photo",
-                        help="photo: the study's stored proxy renders; magenta: render each proxy again, "
-                             "started from Magenta's result (Gatys-proxy studies)")
+    parser.add_argument("--proxy-init", choices=("photo", "content", "magenta", "noise", "mixed"), default="photo",
+                        help="photo: the study's stored proxy renders; otherwise render each proxy again (Gatys-proxy "
+                             "studies, timed): from the photo as the tuner does (content), from Magenta's result, "
+                             "from noise, or from half photo, half noise")
+    parser.add_argument("--proxy-steps", type=int, help="L-BFGS steps of a proxy rendered again (default: the study's)")
     parser.add_argument("--no-default", action="store_true", help="skip the default-config row")
     parser.add_argument("--no-magenta", action="store_true", help="skip Magenta's reference row")
     parser.add_argument("-q", "--quiet", action="store_true")
@@ -341,16 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not Path(args.data).is_dir():
         hint = "run `make photos`" if args.data == DEFAULT_DATA else "give --data a folder of training photos"
         parser.exit(2, f"python -m bench.fidelity: error: {args.data}: no such folder; {hint}\n")
-    settings = {"arch": args.network, "width": args.width, "size": args.size, "batch": args.batch, "recipe": "bench",
-                "tune": args.tune or ("norm" if args.network == "magenta" else "all"), "seed": args.seed}
-    typed = {k: v for k, v in (("steps", args.steps), ("lr", args.lr)) if v is not None}
-    settings.update(typed)
+    settings, typed = bench_settings(args)
     started = time.perf_counter()
     result = run_bench(args.storage, args.study, str(Path(args.data).resolve()), Path(args.out), trials=args.trials,
                        pick=args.pick, explicit=typed,
                        settings=settings, artifacts=args.artifacts, default_config=False if args.no_default else None,
                        judge_spec=JudgeSpec.for_network(args.judge_network) if args.judge_network else None,
                        magenta_reference=not args.no_magenta, progress=not args.quiet, proxy_init=args.proxy_init,
+                       proxy_steps=args.proxy_steps,
                        log=lambda s: print(s, file=sys.stderr if s.startswith("  ") else sys.stdout, flush=True))
     print(f"wall time {(time.perf_counter() - started) / 60:.1f} min; sheet {result['sheet']}")
     # A network whose scores are not finite fails the run (rho is NaN below 3 rows, which is not a failure).

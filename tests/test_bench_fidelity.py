@@ -161,3 +161,53 @@ def test_view_size_rows_judge_the_gallery_and_the_network_at_512_and_1024_on_a_c
     report = format_view_report(rows, summary, 64)
     assert "512 px: 1 of 2 rows within ±0.10" in report and "| same " in report
     assert view_sheet(rows, cell=32).shape[0] == 4 * (32 + 4) + 4  # a row per trial and photo
+
+
+def test_recipe_paper_is_the_papers_from_scratch_run_and_typed_flags_shrink_it():
+    import argparse
+
+    from bench.fidelity import bench_settings
+
+    def parsed(**typed):
+        names = ("recipe", "network", "size", "batch", "width", "steps", "lr", "checkpoint_every", "tune")
+        return argparse.Namespace(**{"seed": 0, **dict.fromkeys(names), **typed})
+
+    settings, explicit = bench_settings(parsed(recipe="paper"))
+    assert {k: settings[k] for k in ("arch", "size", "batch", "steps", "lr", "tune", "width", "recipe")} == \
+        {"arch": "johnson", "size": 256, "batch": 4, "steps": 40_000, "lr": 1e-3, "tune": "all", "width": 1.0,
+         "recipe": "paper"}
+    assert settings["checkpoint_every"] == 2000 and explicit == {"steps": 40_000, "lr": 1e-3}
+    small, _ = bench_settings(parsed(recipe="paper", network="fast", width=0.25, size=64, steps=3000))
+    assert (small["arch"], small["width"], small["size"], small["steps"], small["lr"], small["tune"]) == \
+        ("fast", 0.25, 64, 3000, 1e-3, "all")
+    study, explicit = bench_settings(parsed(recipe="study"))
+    assert (study["arch"], study["tune"], study["size"]) == ("magenta", "norm", 128) and explicit == {}
+
+
+def test_recipe_paper_on_a_gatys_study_end_to_end_with_proxies_rendered_from_noise(tmp_path, capsys):
+    """`--recipe paper` shrunk to a tiny network: networks from random weights, proxies again from noise, loss curves."""
+    from bench.fidelity import main
+    from nst.images import save_image
+    from tests.conftest import synthetic_photo
+    from tests.studyfactory import make_study
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    make_study(url, "fix", networks=("tiny",), n_complete=4, n_pruned=0, n_fail=0)  # a Gatys-proxy study
+    data = tmp_path / "data"
+    for i in range(3):
+        save_image(data / f"p{i}.png", synthetic_photo(48, seed=50 + i, width=56))
+    out = tmp_path / "out"
+    code = main(["--storage", url, "--study", "fix", "--data", str(data), "--out", str(out), "--trials", "2",
+                 "--recipe", "paper", "--network", "fast", "--width", "0.125", "--size", "32", "--batch", "1",
+                 "--steps", "4", "--judge-network", "tiny", "--proxy-init", "noise", "--proxy-steps", "3",
+                 "--no-default", "--no-magenta", "-q"])
+    assert code == 0
+    result = json.loads((out / "fidelity.json").read_text())
+    s = result["settings"]
+    assert (s["recipe"], s["arch"], s["tune"], s["lr"], s["steps"]) == ("paper", "fast", "all", 1e-3, 4)
+    assert result["proxy_init"] == "noise" and result["proxy_steps"] == 3
+    assert [len(r["loss_curve"]) for r in result["rows"]] == [4, 4] and all(r["steps"] == 4 for r in result["rows"])
+    assert all(r["proxy_seconds"] > 0 for r in result["rows"])  # every proxy was rendered again, and timed
+    run = json.loads((out / "runs" / f"{result['rows'][0]['label'].replace(' ', '')}-fast" / "run.json").read_text())
+    assert run["settings"]["tune"] == "all" and run["network"]["arch"] == "fast"
+    assert "proxy init" in (out / "fidelity.md").read_text()

@@ -115,3 +115,50 @@ def forward_flops(model: keras.Model, height: int, width: int) -> int:
     import tensorflow as tf
 
     return graph_flops(lambda x: model(x, training=False), tf.TensorSpec([1, height, width, 3], tf.float32))
+
+
+def model_conv_flops(model: keras.Model, height: int, width: int, channels: int = 3) -> list[tuple[str, float]]:
+    """Forward FLOPs of each ``Conv2D`` layer of a Keras model on one ``height x width`` image.
+
+    A convolution with a ``k x k`` kernel producing an ``Ho x Wo x Cout`` map from ``Cin``
+    channels costs ``2 * Ho * Wo * k * k * Cin * Cout`` operations (one multiply and one
+    add per weight per output position); biases, activations and pooling are a rounding
+    error beside that and are left out. Output sizes come from one forward pass of zeros,
+    so padding and pooling are accounted exactly as the model does them.
+    """
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not convs:
+        return []
+    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    probe = keras.Model(inputs, [layer.output for layer in convs])
+    outputs = probe(np.zeros((1, height, width, channels), np.float32), training=False)
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    result = []
+    for layer, out in zip(convs, outputs, strict=True):
+        kh, kw, cin, cout = layer.kernel.shape
+        ho, wo = int(out.shape[1]), int(out.shape[2])
+        groups = getattr(layer, "groups", 1) or 1
+        result.append((layer.name, 2.0 * ho * wo * kh * kw * (cin // groups) * cout))
+    return result
+
+
+def training_step_flops(arch: str, width: float, config, size: int, batch: int) -> dict[str, float]:
+    """FLOPs of one training step from random weights, by part, counted from the layer shapes.
+
+    The transformation network: forward, input gradient and weight gradient, each the
+    cost of the forward pass (x3). The loss network up to the deepest loss layer: forward
+    and the input gradient only, its weights being frozen (x2), plus the content
+    network's forward pass on the photo. Normalisation, Gram matrices, padding and
+    activations are left out (a few percent). ``bench/train_throughput.py`` counts the
+    same parts (and the Gram matrices) and checks them against the ops TensorFlow runs.
+    """
+    from nst.lossnets import get_extractor
+
+    transform = conv_flops(arch, width, size, size)
+    loss = sum(f for _, f in model_conv_flops(get_extractor(config.network, config.layers, config.pooling).model,
+                                              size, size))
+    content = sum(f for _, f in model_conv_flops(get_extractor(config.network, [config.content_layer],
+                                                               config.pooling).model, size, size))
+    return {"transform fwd+bwd": 3.0 * batch * transform, "loss net fwd+input grad": 2.0 * batch * loss,
+            "content fwd": 1.0 * batch * content}

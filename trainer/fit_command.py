@@ -155,7 +155,6 @@ def _create_run(args: argparse.Namespace, explicit: dict[str, Any], runs_dir: Pa
     from trainer.runs import RunFolder
     from tuner.reader import check_name
 
-    settings_kw = _recipe_settings(args, explicit)
     if not args.data:
         raise StyletuneError("a new run needs --data DIR, a folder of training photos (the paper used MS-COCO)")
     check_output(runs_dir, folder=True, what="--runs-dir")
@@ -163,6 +162,7 @@ def _create_run(args: argparse.Namespace, explicit: dict[str, Any], runs_dir: Pa
 
     src = resolve_source(from_study=args.from_study, storage=args.storage, artifacts=args.artifacts,
                          config=args.config, style=args.style, preview=args.preview)
+    settings_kw, scratch = _recipe_settings(args, explicit, src)
     settings = _matched_settings(args, explicit, settings_kw, src["source"])
     name = args.name or check_name(f"{src['default_name']}-{settings.arch}", "run name")
     run = RunFolder(runs_dir / name)
@@ -170,6 +170,8 @@ def _create_run(args: argparse.Namespace, explicit: dict[str, Any], runs_dir: Pa
         raise StyletuneError(f"a run named {name} already exists in {runs_dir}; resume it with "
                              f"`trainer fit --name {name}{resume_flags}` or give a new --name")
     scan = scan_photos(args.data, progress=not args.quiet)
+    if scratch:  # once the inputs are known good, like the note below
+        print(scratch, file=sys.stderr)
     if src["baseline_note"]:  # once the inputs are known good: a note, not a refusal, so it still trains
         print(f"note: {src['baseline_note']}", file=sys.stderr)
     print(scan.describe(), file=sys.stderr)
@@ -180,16 +182,20 @@ def _create_run(args: argparse.Namespace, explicit: dict[str, Any], runs_dir: Pa
     return run
 
 
-def _recipe_settings(args: argparse.Namespace, explicit: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's settings (chosen for this machine's devices) under the typed flags, as keywords."""
-    from trainer.recipe import choose_recipe, device_summary, settings_for
+def _recipe_settings(args: argparse.Namespace, explicit: dict[str, Any],
+                     src: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The recipe's settings under the typed flags, as keywords, and the line to print when ``paper`` was set aside.
+
+    The recipe follows the study's proxy and this machine's devices (:func:`trainer.recipe.recipe_for_proxy`).
+    """
+    from trainer.recipe import device_summary, recipe_for_proxy, scratch_line, settings_for
 
     _, gpus = device_summary()
-    recipe = choose_recipe(args.recipe, gpus)
+    recipe, set_aside = recipe_for_proxy(args.recipe, gpus, src["source"].get("proxy"))
     settings_kw = {**settings_for(recipe, explicit, fit_defaults()), "recipe": recipe.name}
     if args.feature_cache:
         settings_kw["feature_cache"] = args.feature_cache
-    return settings_kw
+    return settings_kw, scratch_line(src["config"], recipe) if set_aside else None
 
 
 def _matched_settings(args: argparse.Namespace, explicit: dict[str, Any], settings_kw: dict[str, Any],

@@ -8,7 +8,10 @@ arbitrary-stylisation transformer with the painting folded in (Ghiasi et al. 201
 :mod:`nst.transformer`), which already paints the photo, and fine-tune it with the
 study's loss. The paper's recipe stays one flag away (``--recipe paper``).
 
-``auto`` picks ``gpu`` when TensorFlow sees a GPU, else ``cpu``. Flags typed on the
+``auto`` picks ``gpu`` when TensorFlow sees a GPU, else ``cpu``; for a Gatys-proxy study it
+picks ``paper`` with a GPU, whose network from random weights is what such a study's
+trials predict, and on a CPU says in one line what that would take before it trains
+``cpu`` instead (:func:`recipe_for_proxy`). Flags typed on the
 command line override the recipe's values one by one. On a CPU, when the user did not
 choose ``--steps``, the step count is fitted to :data:`CPU_BUDGET_MINUTES` from a timed
 step before the first real one (:func:`fit_steps_to_budget`).
@@ -88,6 +91,62 @@ def choose_recipe(requested: str, gpus: int) -> Recipe:
     if requested not in RECIPES:
         raise ConfigError(f"unknown recipe {requested!r}; choose one of {', '.join(RECIPE_CHOICES)}")
     return RECIPES[requested]
+
+
+def recipe_for_proxy(requested: str, gpus: int, proxy: Mapping[str, Any] | None) -> tuple[Recipe, bool]:
+    """The recipe for a run from a study whose trials ``proxy`` rendered; and whether ``paper`` was set aside.
+
+    A network-proxy study's trials predict Magenta's network fine-tuned on its norm layers
+    (:func:`proxy_matched_settings`), and so do runs without a study: the device decides,
+    as :func:`choose_recipe`. A Gatys-proxy study's trials are pixel optimisations, which
+    predict a network trained from random weights to convergence (Johnson et al. 2016: a
+    trained network reaches the loss of ~50-100 L-BFGS iterations), not a fine-tuned
+    Magenta: ``auto`` gives ``paper`` with a GPU. On a CPU ``paper`` takes days, so
+    ``auto`` trains ``cpu`` instead and returns True, and ``trainer fit`` says so in one
+    line (:func:`scratch_line`). A recipe the user typed is always what runs.
+    """
+    gatys = bool(proxy) and (proxy.get("kind") or "gatys") == "gatys"
+    if requested != "auto" or not gatys:
+        return choose_recipe(requested, gpus), False
+    return (RECIPES["paper"], False) if gpus else (RECIPES["cpu"], True)
+
+
+def measure_matmul_gflops(n: int = 1024, repeats: int = 3) -> float:
+    """This machine's float32 matrix-multiply rate right now, in GFLOP/s (best of ``repeats``; ``2 n^3`` a product)."""
+    import time
+
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((n, n), seed=(1, 2))
+    b = tf.random.stateless_normal((n, n), seed=(3, 4))
+    product = tf.function(lambda: tf.reduce_sum(tf.linalg.matmul(a, b)))
+    product().numpy()  # trace and warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        product().numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best / 1e9
+
+
+def format_scratch_line(step_gflop: float, rate_gflops: float, instead: Recipe) -> str:
+    """The one line a Gatys-proxy study's run prints on a CPU when ``auto`` trained ``instead`` of ``paper``."""
+    paper = RECIPES["paper"]
+    seconds = paper.steps * step_gflop / max(rate_gflops, 1e-9)
+    return (f"gatys-proxy study: its trials predict a network trained from random weights (recipe paper: "
+            f"{paper.arch}, {paper.size} px, batch {paper.batch}, {paper.steps} steps), which would take at least "
+            f"{format_eta(seconds)} here ({step_gflop:.0f} GFLOP a step at the {rate_gflops:.0f} GFLOP/s this CPU "
+            f"multiplies matrices at); training recipe {instead.name} instead ({instead.arch} fine-tuned, which the "
+            f"proxy does not predict) unless you type --recipe paper")
+
+
+def scratch_line(config, instead: Recipe) -> str:
+    """:func:`format_scratch_line` with the paper step's FLOPs for ``config``'s loss network, and the measured rate."""
+    from trainer.costs import training_step_flops
+
+    paper = RECIPES["paper"]
+    flops = sum(training_step_flops(paper.arch, 1.0, config, paper.size, paper.batch).values())
+    return format_scratch_line(flops / 1e9, measure_matmul_gflops(), instead)
 
 
 def settings_for(recipe: Recipe, explicit: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
