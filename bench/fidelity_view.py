@@ -10,9 +10,9 @@ does, and compares them with the gallery's picture:
 * judge scores on a common view (long side ``view``, default 256 px: every picture is
   shrunk to it, and the judge is bound to the photos at that size), so the three columns
   differ only in what they paint, not in their size;
-* the stroke wavelength of each (:func:`nst.strokes.stroke_wavelength`, a share of the
-  picture's long side, over the photo's own edges), the number that tells "the same look,
-  bigger" from "a finer texture".
+* the stroke wavelength of each picture (:func:`nst.strokes.stroke_wavelength`, a share
+  of the picture's long side), the number that tells "the same look, bigger" from "a
+  finer texture".
 
 Targets (DESIGN.md, "Fidelity"): network within +-0.10 of the gallery's picture on style
 and content at both sizes, and the same ranking of trials (Spearman's rho >= 0.8). A
@@ -58,8 +58,9 @@ def judge_row(row: ViewRow, judge, photos_view: Sequence[np.ndarray], view: int)
     for key, images in columns.items():
         small = np.stack([resize_longest(img, view) for img in images]).astype(np.float32)
         row.scores[key] = {k: float(v) for k, v in judge.score(small).means().items() if k in SCORES}
-        row.strokes[key] = float(np.mean([stroke_wavelength(img, resize_longest(photo, max(img.shape[:2])))
-                                          for img, photo in zip(images, photos_view, strict=True)]))
+        # The picture's own stroke wavelength (not the edges it adds over the photo: an enlarged
+        # painting adds none above the photo's fine detail, which leaves that measure undefined).
+        row.strokes[key] = float(np.mean([stroke_wavelength(img) for img in images]))
 
 
 def summarise_view(rows: Sequence[ViewRow], sizes: Sequence[int] = SIZES) -> dict[str, float]:
