@@ -324,7 +324,7 @@ def view_fidelity(storage: str, artifacts: str | None, rec: StudyRecord, trials:
         row = ViewRow(f"trial {number}", [reader.read_image_artifact(storage, t.view_artifacts[p], artifacts)
                                           for p in names])
         row.network = paint_sizes(painters[f"trial {number}"], photos, work_side)
-        judge_row(row, judge, photos, view)
+        judge_row(row, judge, view)
         rows.append(row)
     summary = summarise_view(rows)
     table = format_view_report(rows, summary, view)

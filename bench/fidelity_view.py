@@ -49,8 +49,8 @@ def paint_sizes(paint: Callable[[np.ndarray], np.ndarray], photos: Sequence[np.n
     return {size: [paint_at_scale(paint, resize_longest(p, size), work_side) for p in photos] for size in sizes}
 
 
-def judge_row(row: ViewRow, judge, photos_view: Sequence[np.ndarray], view: int) -> None:
-    """Fill ``row.scores`` and ``row.strokes``: every picture shrunk to ``view`` and judged against the photos there."""
+def judge_row(row: ViewRow, judge, view: int) -> None:
+    """Fill ``row.scores`` and ``row.strokes``: every picture shrunk to ``view`` and judged (``judge`` is bound to the photos there)."""
     from nst.images import resize_longest
     from nst.strokes import stroke_wavelength
 

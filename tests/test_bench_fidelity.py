@@ -149,7 +149,7 @@ def test_view_size_rows_judge_the_gallery_and_the_network_at_512_and_1024_on_a_c
         row = ViewRow(label, [paint_at_scale(warm, p, 32) for p in photos])  # the gallery's pictures
         row.network = paint_sizes(painter, photos, 32, sizes=(512, 1024))
         assert [im.shape for im in row.network[1024]] == [(1024, 1024, 3)] * 2
-        judge_row(row, judge, photos, 64)
+        judge_row(row, judge, 64)
         rows.append(row)
     same, other = rows
     assert abs(same.scores["512"]["style"] - same.scores["gallery"]["style"]) < 0.05
