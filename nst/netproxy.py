@@ -198,7 +198,7 @@ def paint(model, photo: np.ndarray) -> np.ndarray:
     The sides are padded by reflection to a multiple of 4 (the transformer halves the size
     twice) and the result cropped back, as :mod:`trainer.stylize` does for a trained network.
     """
-    h, w = photo.shape[:2]
-    padded = np.pad(np.asarray(photo, np.float32), ((0, (-h) % 4), (0, (-w) % 4), (0, 0)), mode="symmetric")
-    out = np.asarray(model(padded[None], training=False))[0, :h, :w]
+    from nst.viewsize import paint_padded
+
+    out = paint_padded(lambda x: np.asarray(model(x[None], training=False))[0], np.asarray(photo, np.float32), 4)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

@@ -135,7 +135,7 @@ def _bilinear(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
         (hw[1], hw[0]), Image.Resampling.BILINEAR)) for c in range(img.shape[-1])], axis=-1)
 
 
-def _paint_padded(paint: Paint, photo: np.ndarray, multiple: int) -> np.ndarray:
+def paint_padded(paint: Paint, photo: np.ndarray, multiple: int) -> np.ndarray:
     """``paint`` on the photo reflected out to multiples of ``multiple``, cropped back (as ``trainer stylize`` pads)."""
     h, w = photo.shape[:2]
     padded = np.pad(photo, ((0, (-h) % multiple), (0, (-w) % multiple), (0, 0)), mode="symmetric")
@@ -190,7 +190,7 @@ def paint_at_scale(paint: Paint, photo: np.ndarray, work_side: int, *, detail: s
         raise ValueError(f"photo must be (H, W, 3), got {photo.shape}")
     h, w = photo.shape[:2]
     if max(h, w) <= work_side:
-        return np.clip(_paint_padded(paint, photo, multiple), 0.0, 1.0)
+        return np.clip(paint_padded(paint, photo, multiple), 0.0, 1.0)
     small_hw = work_shape(h, w, work_side, multiple)
     small = resize(photo, (small_hw[1], small_hw[0]))  # Lanczos: antialiased
     painted = np.asarray(paint(small), np.float32)
@@ -200,7 +200,7 @@ def paint_at_scale(paint: Paint, photo: np.ndarray, work_side: int, *, detail: s
         return enlarge(painted, photo, small, detail=detail)
     out = _up(painted, (h, w))
     if detail == "repaint":
-        full = _paint_padded(paint, photo, multiple)
+        full = paint_padded(paint, photo, multiple)
         out = out + full - _up(resize(full, (small_hw[1], small_hw[0])), (h, w))
     elif detail == "pyramid":
         out, prev_hw = painted, small_hw
@@ -208,7 +208,7 @@ def paint_at_scale(paint: Paint, photo: np.ndarray, work_side: int, *, detail: s
         while True:
             level_hw = (h, w) if side >= max(h, w) else work_shape(h, w, side, multiple)
             level = resize(photo, (level_hw[1], level_hw[0])) if level_hw != (h, w) else photo
-            level_paint = _paint_padded(paint, level, multiple)
+            level_paint = paint_padded(paint, level, multiple)
             band = level_paint - _up(resize(level_paint, (prev_hw[1], prev_hw[0])), level_hw)
             out = _up(out, level_hw) + band
             if level_hw == (h, w):

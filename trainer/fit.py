@@ -3,7 +3,8 @@
 The loss is not re-implemented here: the features come from
 :func:`nst.lossnets.get_extractor` with the StyleConfig's network, layers and pooling,
 the style targets are :func:`nst.losses.gram` of the painting resized by
-:func:`nst.gatys.style_size`, and every step calls :func:`nst.losses.config_loss`. The
+:func:`nst.gatys.style_size`, and every step is :func:`nst.training.train_step`, the step the
+network proxy takes for every trial. The
 Gatys proxy the tuner ran at 128 px calls the same functions, and because each term is a
 per-element mean and the painting is scaled relative to the crop, the weights picked
 there mean the same thing on 256 px training crops.
