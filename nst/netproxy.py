@@ -19,6 +19,16 @@ normalisation parameters move (about 700 numbers for the whole network), tuning 
 photos cannot memorise them: the trained network lands where the proxy did, which
 ``bench/fidelity.py`` measures.
 
+**The paint side.** The transformer is fully convolutional, so a stroke it learns is a
+number of pixels. Tuned on whole photos at 128 px, its look is a 128 px picture's, and a
+512 px print of it is that picture enlarged: soft. Magenta's own model paints at 384 px.
+With ``crop`` the proxy learns the look at the paint side instead, at the same cost per
+step: the test photos are given at the paint side (384 px by default in a study), each
+step tunes on one proxy-size crop of each (a few fixed sets of crops, in turn), the
+painting's Gram targets are taken at the paint side's scale, and the pictures are the
+whole photos painted at the paint side. ``trainer fit --from-study`` trains on crops of
+photos scaled the same way (its ``scale_side``), and ``trainer stylize`` paints there.
+
 The result is a :class:`nst.gatys.GatysResult`, so the tuner handles both proxies alike.
 A step costs one forward and backward pass of the loss network over the batch, as a Gatys
 evaluation does, plus the small transformer (about a tenth of that).
@@ -29,7 +39,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +47,10 @@ import numpy as np
 
 from nst.config import PROXY_LR, StyleConfig
 from nst.gatys import Callback, GatysResult, ImageCallback, style_size
+
+#: Fixed sets of crops a paint-side run takes in turn: each photo is seen at several places
+#: without a new content target (one loss-network pass) every step.
+CROP_SETS = 4
 
 _WEIGHTS = None
 #: Compiled proxies by (painting, loss network, layers, batch shape): building the
@@ -115,6 +129,10 @@ def tune_network(
     image_callback: ImageCallback | None = None,
     extractor=None,
     view: Sequence[np.ndarray] = (),
+    crop: int | None = None,
+    crop_sets: int = CROP_SETS,
+    image_steps: Collection[int] | None = None,
+    seed: int = 0,
 ) -> GatysResult:
     """Tune the pretrained transformer's normalisation on ``contents`` for ``steps`` Adam steps; see the module docstring.
 
@@ -132,6 +150,15 @@ def tune_network(
     ``trainer stylize`` paints a large photo (:func:`nst.viewsize.paint_at_scale`: at the
     proxy's size, the stroke scale the trial was tuned and judged at, then enlarged with
     the photo's detail restored) into ``result.view_images``. That is what the gallery shows.
+
+    ``crop`` tunes at the paint side instead (see the module docstring): ``contents`` are
+    the test photos at the study's paint side, each step's batch is one ``crop`` px piece
+    of each photo (``crop_sets`` fixed sets, drawn with ``seed`` and taken in turn), the
+    painting's Gram targets are computed at :func:`nst.gatys.style_size` of the paint
+    side, and the pictures are the whole photos painted at the paint side. Painting them
+    costs more than a step, so ``image_callback`` then sees pictures only at
+    ``image_steps`` (every step when None), and the view pictures are painted at the
+    paint side.
     """
     import tensorflow as tf
 
@@ -147,38 +174,50 @@ def tune_network(
         raise ValueError(f"the network proxy needs sides that are multiples of 4, got {batch.shape[1:3]}")
     if steps < 1 or not lr > 0:
         raise ValueError(f"steps must be >= 1 and lr > 0, got {steps} and {lr}")
+    if crop is not None and (crop % 4 or not 4 <= crop <= min(batch.shape[1:3])):
+        raise ValueError(f"crop must be a multiple of 4 no larger than the photos {batch.shape[1:3]}, got {crop}")
     extractor = extractor or get_extractor(config.network, config.layers, config.pooling)
     layers = tuple(config.active_style_layers)
     side = style_size(batch.shape[1:3], config.style_scale)
     grams = style_targets(extractor(tf.constant(resize_longest(style, side)[None])), layers)
-    photos = tf.constant(batch)
-    targets = extractor(photos)[config.content_layer]
+    sets = [batch] if crop is None else crop_batches(batch, crop, crop_sets, seed)
+    inputs = [tf.constant(b) for b in sets]
+    targets = [extractor(b)[config.content_layer] for b in inputs]
     weights = tf.constant(loss_weights(config))
 
     started = time.perf_counter()
-    net = _compiled(style, extractor, config.content_layer, layers, batch.shape, blend)
+    net = _compiled(style, extractor, config.content_layer, layers, sets[0].shape, blend)
     net.reset(lr)
-    result = GatysResult(images=np.clip(net.model(photos).numpy(), 0.0, 1.0))
+
+    def whole() -> np.ndarray:  # the test photos painted whole, at their own (paint) size
+        return np.stack([paint(net.model, p) for p in batch])
+
+    result = GatysResult(images=np.clip(net.model(inputs[0]).numpy(), 0.0, 1.0) if crop is None else whole())
     for k in range(1, steps + 1):
-        loss, terms, images = net.step(photos, targets, grams, weights)
+        j = (k - 1) % len(inputs)
+        loss, terms, images = net.step(inputs[j], targets[j], grams, weights)
         result.evaluations += 1
         mean_loss = float(loss)
         if not math.isfinite(mean_loss):
             result.status = "failed"
             result.reason = f"loss became {mean_loss} at step {k}; the weights are probably too large for this loss network"
             break
-        images = images.numpy()
-        if not np.isfinite(images).all():
-            result.status, result.reason = "failed", f"the network's pictures stopped being finite at step {k}"
-            break
+        last = k == steps
+        wanted = crop is None or last or (image_callback is not None and (image_steps is None or k in image_steps))
+        if wanted:
+            images = images.numpy() if crop is None else whole()
+            if not np.isfinite(images).all():
+                result.status, result.reason = "failed", f"the network's pictures stopped being finite at step {k}"
+                break
+            result.images = np.clip(images, 0.0, 1.0).astype(np.float32)
         result.iterations = k
-        result.images = np.clip(images, 0.0, 1.0).astype(np.float32)
         result.history.append(mean_loss)
         result.terms = {name: np.asarray(v) for name, v in terms.items()}
         if callback is not None and callback(k, mean_loss, {n: float(np.mean(v)) for n, v in result.terms.items()}):
             result.status, result.reason = "stopped", "stopped by callback"
             break
-        if image_callback is not None and image_callback(k, result.images):
+        if wanted and image_callback is not None and (image_steps is None or k in image_steps) \
+                and image_callback(k, result.images):
             result.status, result.reason = "stopped", "stopped by callback"
             break
     if result.ok and view:
@@ -190,6 +229,17 @@ def tune_network(
     if result.status == "ok":
         result.reason = f"reached {steps} steps"
     return result
+
+
+def crop_batches(photos: np.ndarray, crop: int, sets: int, seed: int = 0) -> list[np.ndarray]:
+    """``sets`` batches of one ``crop`` x ``crop`` piece of each photo, at seeded random places."""
+    rng = np.random.default_rng(seed)
+    b, h, w = photos.shape[:3]
+    out = []
+    for _ in range(max(1, sets)):
+        tops, lefts = rng.integers(0, h - crop + 1, b), rng.integers(0, w - crop + 1, b)
+        out.append(np.stack([p[t:t + crop, x:x + crop] for p, t, x in zip(photos, tops, lefts, strict=True)]))
+    return out
 
 
 def paint(model, photo: np.ndarray) -> np.ndarray:

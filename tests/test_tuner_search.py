@@ -486,8 +486,9 @@ def test_a_network_study_shows_each_trial_at_the_view_size_and_a_gatys_study_say
     big = reader.read_image_artifact(url, trial.view_artifacts["p0"])
     small = reader.read_image_artifact(url, trial.artifacts["p0"])
     assert big.shape == (96, 96, 3) and small.shape == (32, 32, 3)
-    # the view picture is the look the trial was judged on, only bigger: painted at the 32 px stroke
-    # scale and enlarged with the photo's detail (as trainer stylize paints a large photo)
+    # the view picture is the picture the trial was judged on, only bigger: both are the network's
+    # painting at the paint side (here capped at the 96 px view size), the judged one shrunk to 32 px
+    assert net.paint_side == 96
     from nst.images import resize
 
     assert np.abs(big - resize(small, (96, 96))).mean() < 0.05

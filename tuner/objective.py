@@ -57,6 +57,7 @@ class Objective:
     lr: float = PROXY_LR  # the network proxy's learning rate (the study record's)
     blend: bool = False  # the network proxy's photo blend (studies made before it have none)
     view: list[np.ndarray] = field(default_factory=list)  # the test photos at the study's view size (network proxy)
+    paint: list[np.ndarray] = field(default_factory=list)  # the test photos at the study's paint side (network proxy)
     current: int | None = None
 
     @property
@@ -112,11 +113,27 @@ class Objective:
         if self.proxy == "network":
             from nst.netproxy import tune_network
 
-            return tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, blend=self.blend,
-                                callback=on_loss, image_callback=on_images, extractor=self.extractor_override,
-                                view=self.view)
+            if not self.paint:
+                return tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, blend=self.blend,
+                                    callback=on_loss, image_callback=on_images, extractor=self.extractor_override,
+                                    view=self.view)
+            # tuned on crops at the paint side; its pictures are judged at the proxy size, as the baseline's are
+            result = tune_network(np.stack(self.paint), self.painting, config, steps=self.steps, lr=self.lr,
+                                  blend=self.blend, callback=on_loss,
+                                  image_callback=lambda step, images: on_images(step, self._at_proxy_size(images)),
+                                  extractor=self.extractor_override, view=self.view, crop=self.batch.shape[1],
+                                  image_steps=self.checkpoints)
+            result.images = self._at_proxy_size(result.images)
+            return result
         return stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
                        image_callback=on_images, extractor=self.extractor_override)
+
+    def _at_proxy_size(self, images: np.ndarray) -> np.ndarray:
+        """Pictures painted at the paint side, shrunk to the test photos' size for the judge and the gallery."""
+        from nst.images import resize
+
+        h, w = self.batch.shape[1:3]
+        return np.stack([resize(np.asarray(img, np.float32), (w, h)) for img in images])
 
     def _checkpoint(self, trial, step: int, images: np.ndarray, seen: dict[str, list[float]],
                     history: list[float], started: float) -> None:

@@ -19,6 +19,7 @@ class SearchOptions:
     photos: int = 3
     size: int = 128
     view_size: int = 512  # network proxy: each trial also paints the test photos at this long side (0: off)
+    paint_side: int = 384  # network proxy: the look is tuned on crops of the test photos at this side (0: whole photos at size)
     steps: int = 50
     trials: int = 50
     jobs: int = 1

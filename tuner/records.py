@@ -164,6 +164,12 @@ class StudyRecord:
         return str(self.proxy.get("kind") or "gatys")
 
     @property
+    def paint_side(self) -> int | None:
+        """The side a network proxy tuned and painted at (``proxy["paint_side"]``), or None: whole photos at the proxy size."""
+        side = _int(self.proxy.get("paint_side")) if self.proxy_kind == "network" else None
+        return side or None
+
+    @property
     def proxy_run(self) -> dict[str, Any]:
         """The proxy with the study's ``steps``: what ``trainer fit --from-study`` matches a run to
         (:func:`trainer.recipe.proxy_matched_settings`)."""

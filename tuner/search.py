@@ -115,7 +115,8 @@ def prepare(options: SearchOptions, *, make: bool = True) -> Prepared:
     _check_proxy(options, inputs.name, record)
     if record.view_size != wanted.view_size:  # a resumed study paints at the view size it was made with
         views = view_photos(inputs.photos, record.view_size)
-    objective = _objective(options, inputs, study, record, store, views)
+    paint = view_photos(inputs.photos, record.paint_side) if record.proxy_kind == "network" else []
+    objective = _objective(options, inputs, study, record, store, views, paint)
     return Prepared(options, study, record, created, objective, inputs.skipped, seeded, storage)
 
 
@@ -170,6 +171,10 @@ def _proxy_kind(options: SearchOptions) -> str:
     if kind == "network" and options.size % 4:
         raise StyletuneError(f"--size {options.size}: the network proxy needs a multiple of 4 "
                              f"(e.g. --size {options.size // 4 * 4}), or use --proxy gatys")
+    if kind == "network" and options.paint_side and (options.paint_side % 4 or options.paint_side < options.size):
+        raise StyletuneError(f"--paint-side {options.paint_side}: must be a multiple of 4 no smaller than --size "
+                             f"{options.size} (e.g. --paint-side {max(options.size, options.paint_side // 4 * 4)}), "
+                             "or 0 to tune on whole photos")
     return kind
 
 
@@ -182,6 +187,8 @@ def _wanted_record(options: SearchOptions, inputs: _Inputs, artifact_folder: Pat
     from tuner.study import make_record
 
     kind = _proxy_kind(options)
+    # never above the view size: a picture no larger than the paint side is painted whole, at its own size
+    paint_side = min(options.paint_side, options.view_size) if options.view_size else options.paint_side
     early_stop = None
     if options.prune:
         early_stop = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8}
@@ -190,7 +197,8 @@ def _wanted_record(options: SearchOptions, inputs: _Inputs, artifact_folder: Pat
         style_path=Path(options.style), style_sha256=hashlib.sha256(inputs.style_bytes).hexdigest(),
         photos=inputs.photos, proxy_size=options.size, steps=options.steps, judge=inputs.judge.to_dict(),
         tradeoff=options.tradeoff, networks=inputs.networks, skipped=inputs.skipped, seed=options.seed,
-        proxy={"kind": kind, "lr": PROXY_LR, "blend": True} if kind == "network" else {"kind": kind},
+        proxy=({"kind": kind, "lr": PROXY_LR, "blend": True, **({"paint_side": paint_side} if paint_side else {})}
+               if kind == "network" else {"kind": kind}),
         early_stop=early_stop, view_size=options.view_size if kind == "network" and options.view_size else None,
         artifact_folder=artifact_folder)
 
@@ -235,8 +243,9 @@ def _check_proxy(options: SearchOptions, name: str, record) -> None:
                             f"for --proxy {options.proxy}; drop --proxy to continue it, or choose a new --study name")
 
 
-def _objective(options: SearchOptions, inputs: _Inputs, study, record, store, views: list[np.ndarray]):
-    """The trial runner, bound to this study's record: its space, proxy, judge and view-size photos."""
+def _objective(options: SearchOptions, inputs: _Inputs, study, record, store, views: list[np.ndarray],
+               paint: list[np.ndarray]):
+    """The trial runner, bound to this study's record: its space, proxy, judge, view-size and paint-side photos."""
     from nst.config import PROXY_LR
     from nst.judge import Judge
     from tuner.objective import Objective
@@ -249,11 +258,13 @@ def _objective(options: SearchOptions, inputs: _Inputs, study, record, store, vi
                      painting=inputs.painting, judge=Judge(inputs.judge, inputs.batch, inputs.painting), store=store,
                      steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
                      prune=options.prune, proxy=record.proxy_kind, lr=float(proxy.get("lr", PROXY_LR)),
-                     blend=bool(proxy.get("blend", False)), view=views if network else [])
+                     blend=bool(proxy.get("blend", False)), view=views if network else [], paint=paint)
 
 
 def view_photos(photos, view_size: int | None) -> list[np.ndarray]:
-    """The test photos cropped like the proxy's squares, at ``view_size`` px (none when it is None)."""
+    """The test photos cropped like the proxy's squares, at ``view_size`` px (none when it is None or 0).
+
+    Also the photos a paint-side network proxy tunes on (the record's ``paint_side``)."""
     from nst.images import center_crop_square, load_image
 
     if not view_size:

@@ -84,7 +84,7 @@ def _search(args: argparse.Namespace) -> int:
     networks = tuple(n.strip() for n in args.networks.split(",") if n.strip()) if args.networks else None
     options = SearchOptions(
         style=args.style, content=tuple(args.content) if args.content else None, photos=args.photos,
-        size=args.size, view_size=args.view_size, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
+        size=args.size, view_size=args.view_size, paint_side=args.paint_side, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
         storage=args.storage, artifacts=args.artifacts, networks=networks, judge_network=args.judge_network,
         noise_limit=args.noise_limit, tradeoff=args.tradeoff, seed=args.seed, prune=not args.no_early_stop, heartbeat=args.heartbeat,
         quiet=args.quiet, proxy=args.proxy,
@@ -125,6 +125,12 @@ def add_search_parser(sub, fmt: type[argparse.HelpFormatter]) -> None:
                    help=f"network proxy: each trial's tuned network also paints the test photos at this size (long "
                         f"side, px), which the gallery shows: what trainer stylize gives at that size "
                         f"(default {d['view_size']}; 0: proxy size only). A new study's setting; a resumed one keeps its own")
+    s.add_argument("--paint-side", type=int_in(0, 2048, "--paint-side"), default=d["paint_side"],
+                   help=f"network proxy: the side (px) the network paints at, which sets the size of its strokes. "
+                        f"Each step tunes on --size crops of the test photos scaled to this side, and the trained "
+                        f"network paints any photo here before enlarging it (default {d['paint_side']}, the side "
+                        f"Magenta's own model paints at; 0: whole photos at --size, strokes of a {d['size']} px "
+                        f"picture). A new study's setting; a resumed one keeps its own")
     s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=d["steps"],
                    help=f"proxy steps per trial: Adam steps of the network proxy, L-BFGS steps of gatys "
                         f"(default {d['steps']})")
