@@ -197,6 +197,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     from nst.config import StyleConfig
     from nst.images import contact_sheet, save_image
     from nst.judge import Judge
+    from trainer.settings import work_side_of
     from tuner import reader
 
     study = reader.load_study(reader.open_storage(storage), study_name)
@@ -292,7 +293,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         sheet_rows.append([img for j in range(len(names)) for img in (batch[j], np.ones_like(batch[j]), images[j])])
     sheet = save_image(out / "fidelity_sheet.png", contact_sheet(sheet_rows, cell=max(64, min(batch.shape[1], 160))))
     view = view_fidelity(storage, artifacts, rec, {n: finished[n] for n in picked}, painters, spec, painting,
-                         int(settings.get("size") or rec.proxy_size or 128), out, log)
+                         work_side_of(settings) or rec.proxy_size or 128, out, log)
     result = {"study": study_name, "settings": settings, "view": view, "proxy_init": proxy_init, "proxy_steps": steps,
               "photos": names, "summary": summary, "sheet": str(sheet),
               "rows": [{"label": r.label, "proxy": r.proxy, "network": r.network, "steps": r.steps,

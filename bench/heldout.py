@@ -94,6 +94,7 @@ def judge_at_view(entry: dict) -> dict:
     from nst.images import center_crop_square, load_image
     from nst.judge import Judge, JudgeSpec
     from nst.viewsize import paint_at_scale
+    from trainer.settings import work_side_of
     from trainer.stylize import load_stylizer
     from tuner.reader import read_record, trial_record
     from tuner.records import Baseline
@@ -103,7 +104,7 @@ def judge_at_view(entry: dict) -> dict:
     painting = load_image(HELDOUT / f"{entry['painting']}.jpg")
     photos = np.stack([center_crop_square(load_image(p), VIEW) for p in entry["photos"]])
     stylizer, info, _ = load_stylizer(entry["run"], str(Path(entry["run"]).parent))
-    work = int(info.settings.get("size") or 128)
+    work = work_side_of(info.settings) or 128
     ours = np.stack([paint_at_scale(stylizer, p, work) for p in photos])
     vector = arbitrary.style_vector(painting)
     base = np.stack([arbitrary.stylize(p, vector) for p in photos])

@@ -62,9 +62,10 @@ def _scores(stylizer, info, runs_dir: str, run: str) -> dict[str, float]:
     from nst.images import load_image, resize_longest
     from trainer.fit import judge_results
     from trainer.runs import RunFolder, run_path
+    from trainer.settings import preview_side_of
 
     folder = RunFolder(run_path(run, runs_dir))
-    side = info.settings.get("preview_size") or info.settings["size"]
+    side = preview_side_of(info.settings)
     photos = {p.stem: resize_longest(load_image(p), side) for p in sorted(folder.photos.glob("*.png"))}
     results = {n: stylizer(img) for n, img in photos.items()}
     per_photo, _ = judge_results(info.source.get("judge"), photos, results, load_image(folder.style_file()))

@@ -73,6 +73,7 @@ def _stylize(args: argparse.Namespace) -> int:
     from nst.errors import StyletuneError
     from nst.images import check_output, load_image, save_image
     from trainer.runs import run_path
+    from trainer.settings import work_side_of
     from trainer.stylize import load_stylizer
 
     run_path(args.run, args.runs_dir)  # a wrong run name fails before any work
@@ -91,7 +92,7 @@ def _stylize(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(targets), desc=f"stylize ({info.name}, step {step})", unit="photo",
                disable=args.quiet, dynamic_ncols=True)
     tiled = 0
-    work = None if args.native else (args.work_side or int(info.settings.get("size") or 0) or None)
+    work = None if args.native else (args.work_side or work_side_of(info.settings) or None)
     try:
         for src, dst in targets:
             img = load_image(src)
@@ -154,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     size = s.add_mutually_exclusive_group()
     size.add_argument("--work-side", type=int_in(32, 8192, "--work-side"),
                       help="paint at this long side, then enlarge with the photo's detail restored, so strokes keep the "
-                           "size relative to the picture that the study's gallery showed (default: the run's training "
-                           "size, the study's proxy size)")
+                           "size relative to the picture that the study's gallery showed (default: the side of the "
+                           "pictures the run's crops were cut from: its --scale-side when set, from a network-proxy "
+                           "study the side its proxy painted at; else its crop size)")
     size.add_argument("--native", action="store_true",
                       help="paint at the photo's own size instead: strokes keep their size in pixels, so a large photo "
                            "gets a finer texture than the gallery showed")

@@ -11,8 +11,9 @@ Two stages:
    summary, not the run.
 2. :func:`training_dataset` decodes in parallel with TensorFlow's own decoders (Pillow,
    through :func:`nst.images.load_image`, only for what they cannot read: TIFF, WebP,
-   CMYK, transparency, rotated JPEGs), resizes the shortest side to the crop size,
-   takes a random crop, batches and prefetches.
+   CMYK, transparency, rotated JPEGs), resizes the shortest side to the crop size (or
+   to ``scale_side``, so a crop is a piece of a picture of that side and the network
+   learns strokes at that picture's scale), takes a random crop, batches and prefetches.
 
 The order is a pure function of ``(seed, step)``: epoch ``e`` visits the files in a
 permutation seeded by ``(seed, e)`` and the crop of item ``i`` is seeded by
@@ -183,9 +184,13 @@ def center_crop(img, size: int):
     return tf.ensure_shape(img[top:top + size, left:left + size], [size, size, 3])
 
 
-def fixed_crop(path, needs_pillow, size: int):
-    """The deterministic crop used when content features are precomputed (see :mod:`trainer.features`)."""
-    return center_crop(fit_shortest(decode(path, needs_pillow), size), size)
+def fixed_crop(path, needs_pillow, size: int, scale_side: int = 0):
+    """The deterministic crop used when content features are precomputed (see :mod:`trainer.features`).
+
+    The centre ``size`` crop of the photo resized so its shortest side is ``scale_side``
+    (0: ``size``), the same picture scale the random crops of :func:`training_dataset` see.
+    """
+    return center_crop(fit_shortest(decode(path, needs_pillow), scale_side or size), size)
 
 
 def _file_order(n: int, seed: int, start: int):
@@ -204,8 +209,11 @@ def _file_order(n: int, seed: int, start: int):
 
 def training_dataset(files: Sequence[str], needs_pillow: Sequence[bool], *, size: int, batch: int, seed: int = 0,
                      start_step: int = 0, features: Sequence[str] | None = None,
-                     feature_shape: Sequence[int] | None = None):
+                     feature_shape: Sequence[int] | None = None, scale_side: int = 0):
     """Endless batches ``(B, size, size, 3)`` starting at ``start_step`` (see module docstring).
+
+    Each crop is cut from the photo resized so its shortest side is ``scale_side``, or
+    ``size`` when it is 0 (:attr:`trainer.settings.Settings.scale_side`).
 
     With ``features`` (one cached file per photo, from :mod:`trainer.features`) each
     element is ``(photos, content_targets)``, and crops are the fixed centre crops the
@@ -223,8 +231,8 @@ def training_dataset(files: Sequence[str], needs_pillow: Sequence[bool], *, size
         if feats is not None:
             raw = tf.io.decode_raw(tf.io.read_file(tf.gather(feats, idx)), tf.float16)
             target = tf.cast(tf.reshape(raw, feature_shape), tf.float32)
-            return fixed_crop(path, slow, size), target
-        img = fit_shortest(decode(path, slow), size)
+            return fixed_crop(path, slow, size, scale_side), target
+        img = fit_shortest(decode(path, slow), scale_side or size)
         crop_seed = tf.stack([tf.constant(seed, tf.int64), item])
         return tf.image.stateless_random_crop(img, [size, size, 3], seed=crop_seed)
 

@@ -13,7 +13,8 @@ per photo for ``block4_conv2`` at 256 px.
 
 Files live in ``<cache>/<network>-<pooling>-<layer>-<size>/<key>.f16`` where ``key``
 hashes the photo's absolute path, byte size and modification time, so an edited photo
-gets a new entry.
+gets a new entry. Crops cut from photos resized to a ``scale_side`` are other pixels than
+crops of the whole photo, so they live in ``...-<size>-of<scale_side>/``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from nst.config import StyleConfig
 FORMAT = "float16"
 
 
-def cache_folder(root: str | os.PathLike[str], config: StyleConfig, size: int) -> Path:
-    return Path(root) / f"{config.network}-{config.pooling}-{config.content_layer}-{size}"
+def cache_folder(root: str | os.PathLike[str], config: StyleConfig, size: int, scale_side: int = 0) -> Path:
+    scale = f"-of{scale_side}" if scale_side else ""  # runs without a scale side keep the folders they had
+    return Path(root) / f"{config.network}-{config.pooling}-{config.content_layer}-{size}{scale}"
 
 
 def feature_key(path: str) -> str:
@@ -59,19 +61,23 @@ def feature_shape(config: StyleConfig, size: int) -> tuple[int, int, int]:
 
 
 def precompute(files: Sequence[str], needs_pillow: Sequence[bool], config: StyleConfig, size: int,
-               root: str | os.PathLike[str], *, batch: int = 8, progress: bool = True) -> tuple[list[str], tuple[int, int, int], int]:
-    """Make sure every photo has its cached feature; return ``(paths, shape, newly computed)``."""
+               root: str | os.PathLike[str], *, batch: int = 8, progress: bool = True,
+               scale_side: int = 0) -> tuple[list[str], tuple[int, int, int], int]:
+    """Make sure every photo has its cached feature; return ``(paths, shape, newly computed)``.
+
+    ``scale_side``: the crops are cut from photos resized to it (:func:`trainer.data.fixed_crop`).
+    """
     import tensorflow as tf
     from tqdm import tqdm
 
     from nst.lossnets import get_extractor
     from trainer.data import fixed_crop
 
-    folder = cache_folder(root, config, size)
+    folder = cache_folder(root, config, size, scale_side)
     folder.mkdir(parents=True, exist_ok=True)
     shape = feature_shape(config, size)
     meta = {"network": config.network, "pooling": config.pooling, "layer": config.content_layer,
-            "size": size, "shape": list(shape), "dtype": FORMAT}
+            "size": size, "scale_side": scale_side, "shape": list(shape), "dtype": FORMAT}
     meta_path = folder / "meta.json"
     if not meta_path.exists():
         _write_atomic(meta_path, json.dumps(meta, indent=2).encode())
@@ -83,7 +89,7 @@ def precompute(files: Sequence[str], needs_pillow: Sequence[bool], config: Style
     ds = tf.data.Dataset.from_tensor_slices(
         (tf.constant([files[i] for i in todo]), tf.constant([bool(needs_pillow[i]) for i in todo]), tf.constant(todo))
     )
-    ds = ds.map(lambda p, s, i: (fixed_crop(p, s, size), i), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda p, s, i: (fixed_crop(p, s, size, scale_side), i), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.ignore_errors().batch(batch).prefetch(tf.data.AUTOTUNE)
     done = 0
     with tqdm(total=len(todo), desc="content features", unit="photo", disable=not progress, leave=False) as bar:

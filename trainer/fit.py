@@ -7,7 +7,9 @@ the style targets are :func:`nst.losses.gram` of the painting resized by
 network proxy takes for every trial. The
 Gatys proxy the tuner ran at 128 px calls the same functions, and because each term is a
 per-element mean and the painting is scaled relative to the crop, the weights picked
-there mean the same thing on 256 px training crops.
+there mean the same thing on 256 px training crops. With a ``scale_side`` the crops are
+pieces of larger pictures (the network proxy's ``paint_side``), and the painting is
+scaled relative to those pictures, as the proxy scales it to its photos.
 
 Training follows Johnson et al. (2016): Adam at 1e-3, batches of 4 crops of 256 px,
 40,000 steps (two epochs of COCO's 80k photos); on a CPU that is days, so ``--steps`` is
@@ -115,7 +117,8 @@ class Trainer:
                 self.extractor = FeatureExtractor(cfg.network, cfg.layers, cfg.pooling)
                 self.content_extractor = FeatureExtractor(cfg.network, [cfg.content_layer], cfg.pooling)
 
-            side = style_size((s.size, s.size), cfg.style_scale)
+            # The painting is scaled to the picture the crops are pieces of, as the proxy scales it to its photo.
+            side = style_size((s.work_side, s.work_side), cfg.style_scale)
             style_img = tf.constant(resize_longest(self.style, side)[None])
             self.grams = style_targets(self.extractor(style_img), cfg.active_style_layers)
             self.training = StyleTraining(self.model, StyleLoss(self.extractor, self.content_extractor, self.grams, cfg),
@@ -207,9 +210,11 @@ class Trainer:
             from trainer.features import precompute
 
             self.features, self.feature_shape, _ = precompute(self.files, self.needs_pillow, self.config, s.size,
-                                                              s.feature_cache, progress=self.progress)
+                                                              s.feature_cache, progress=self.progress,
+                                                              scale_side=s.scale_side)
         return training_dataset(self.files, self.needs_pillow, size=s.size, batch=s.batch, seed=s.seed,
-                                start_step=self.step, features=self.features, feature_shape=self.feature_shape)
+                                start_step=self.step, features=self.features, feature_shape=self.feature_shape,
+                                scale_side=s.scale_side)
 
     # -- previews --------------------------------------------------------------------------------
     def preview_photos(self) -> dict[str, np.ndarray]:

@@ -44,7 +44,9 @@ Recipes (--recipe): without a GPU, auto fine-tunes Magenta's pretrained transfor
 the painting (--network magenta --tune norm) on 128 px crops, with the steps fitted to
 50 minutes; with a GPU the same on 256 px crops for 4000 steps; --recipe paper is Johnson
 et al.'s 40k steps from random weights (days on a CPU). Before the first step trainer fit
-prints the device, the recipe and an ETA.
+prints the device, the recipe and an ETA. A cpu or gpu run from a network-proxy study is
+matched to its proxy: rate, steps, photo blend and the side of the pictures the crops are
+cut from (--scale-side), each unless typed.
 """
 
 #: Settings fields no flag sets (they come from --data, the recipe and --feature-cache), and flags named otherwise.
@@ -75,12 +77,14 @@ def _check_resume(info: RunRecord, args: argparse.Namespace, explicit: dict[str,
     from nst.errors import StyletuneError
 
     recorded = info.settings
+    defaults = fit_defaults()  # a setting newer than the run reads as its default, as Settings.from_dict reads it
     for key, value in explicit.items():
         if key == "steps":
             continue
-        if recorded.get(key) != value:
+        was = recorded.get(key, defaults.get(key))
+        if was != value:
             flag = "--" + _ARG_OF.get(key, key).replace("_", "-")
-            raise StyletuneError(f"run {info.name} was made with {flag} {recorded.get(key)}, not {value}; "
+            raise StyletuneError(f"run {info.name} was made with {flag} {was}, not {value}; "
                                  f"drop the flag to resume, or start a new run with another --name")
     src = info.source
     if args.from_study and args.from_study != src.get("spec"):
@@ -235,7 +239,7 @@ def add_fit_parser(sub) -> None:
     from trainer.archs import ARCH_HELP, ARCHS
     from trainer.recipe import CPU_BUDGET_MINUTES, RECIPES
     from trainer.runs import DEFAULT_RUNS
-    from trainer.settings import DEFAULT_FEATURE_CACHE
+    from trainer.settings import DEFAULT_FEATURE_CACHE, MAX_SCALE_SIDE
     from tuner.reader import DEFAULT_STORAGE
 
     d = fit_defaults()
@@ -268,6 +272,11 @@ def add_fit_parser(sub) -> None:
 
     f.add_argument("--size", type=int_in(32, 2048, "--size"), default=None,
                    help=f"training crop in pixels, a multiple of 8 (default: the recipe's, {by_recipe('size')})")
+    f.add_argument("--scale-side", type=int_in(0, MAX_SCALE_SIDE, "--scale-side"), default=None, metavar="N",
+                   help="resize each training photo so its shortest side is N before cutting the --size crops, so "
+                        "a crop is a piece of an N px picture and the strokes are learned at that picture's scale; "
+                        "trainer stylize then paints photos at N. 0: crops of the whole photo at --size (default: "
+                        "from a network-proxy study that records its paint side, that side; else 0)")
     f.add_argument("--batch", type=int_in(1, 256, "--batch"), default=None,
                    help=f"crops per step (default: the recipe's, {by_recipe('batch')})")
     f.add_argument("--steps", type=int_in(1, 10_000_000, "--steps"), default=None,
@@ -284,7 +293,8 @@ def add_fit_parser(sub) -> None:
     f.add_argument("--keep-checkpoints", type=int_in(1, 1000, "--keep-checkpoints"), default=None,
                    help=f"newest checkpoints kept (default {d['keep_checkpoints']})")
     f.add_argument("--preview-size", type=int_in(32, 2048, "--preview-size"), default=None,
-                   help="longest side of previews and results (default: the training size)")
+                   help="longest side of previews and results (default: the side the network paints at, "
+                        "--scale-side when set, else --size)")
     f.add_argument("--photo-skip", action="store_const", const=True, default=None,
                    help="start from the photo: add the photo around the network, so it learns a change to it "
                         "(the feed-forward counterpart of init=content); for --network magenta, a learned blend "

@@ -165,6 +165,10 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
     the proxy's learning rate and its number of steps (``proxy["steps"]``, the study's;
     :data:`PROXY_MATCHED_STEPS` when absent), unless the user typed them. A proxy with
     the photo blend (``proxy["blend"]``) gives the run the same blend (``photo_skip``).
+    A proxy that tuned on crops of photos resized to ``proxy["paint_side"]`` gives the run
+    that ``scale_side``, so its strokes are learned at the scale of the same pictures;
+    unless typed, and only when the crops fit in it (a run asked for larger crops cuts
+    them from the whole photo, as without a paint side).
 
     When the user types more ``--steps`` than the proxy took but no ``--lr``, the rate is
     cut by the same factor (``lr * proxy_steps / steps``): Adam moves each parameter by
@@ -187,6 +191,9 @@ def proxy_matched_settings(proxy: Mapping[str, Any] | None, settings: Mapping[st
         out["steps"] = proxy_steps
     if proxy.get("blend") and "photo_skip" not in explicit:
         out["photo_skip"] = True
+    paint_side = int(proxy.get("paint_side") or 0)
+    if paint_side and "scale_side" not in explicit and paint_side >= int(settings.get("size") or 0):
+        out["scale_side"] = paint_side
     return out
 
 
@@ -209,8 +216,12 @@ def describe_match(matched: Mapping[str, Any], proxy: Mapping[str, Any]) -> str:
         parts.append(f"steps {matched['steps']}")
     if matched.get("photo_skip"):
         parts.append("photo blend on")
+    flags = "--lr/--steps"
+    if matched.get("scale_side"):
+        parts.append(f"crops of {matched['scale_side']} px pictures, as the proxy's")
+        flags += "/--scale-side"
     return ("matched to the study's network proxy, so the network keeps the look of the trial: "
-            + ", ".join(parts) + " (--lr/--steps override)")
+            + ", ".join(parts) + f" ({flags} override)")
 
 
 def fit_steps_to_budget(steps: int, seconds_per_step: float, budget_minutes: float = CPU_BUDGET_MINUTES) -> int:
@@ -255,5 +266,6 @@ def plan_and_announce(trainer, device: str, *, fit_budget: bool) -> str:
             remaining = fitted - trainer.step
     recipe = s.recipe or "custom"
     net = s.arch + ((" + photo blend" if s.arch == "magenta" else " + photo skip") if s.photo_skip else "")
-    return (f"device: {device}; recipe {recipe}: {net}, {s.size} px, batch {s.batch}, {trainer.settings.steps} steps, "
+    crops = f"{s.size} px" + (f" crops of {s.scale_side} px pictures" if s.scale_side else "")
+    return (f"device: {device}; recipe {recipe}: {net}, {crops}, batch {s.batch}, {trainer.settings.steps} steps, "
             f"Adam {s.lr:g}{note}; ETA {format_eta(seconds * remaining)} ({seconds:.2f} s/step measured here)")

@@ -13,6 +13,7 @@ import numpy as np
 
 from nst.errors import StyletuneError
 from trainer.runs import RunFolder, RunRecord, write_json
+from trainer.settings import preview_side_of
 
 
 def judge_results(judge_record: Mapping[str, Any] | None, photos: Mapping[str, np.ndarray],
@@ -45,7 +46,7 @@ def score_results(run: RunFolder, info: RunRecord, photos: Mapping[str, np.ndarr
     weights) leaves a ``note`` saying why instead of failing the finished training.
     """
     source = info.source
-    out: dict[str, Any] = {"step": step, "size": info.settings.get("preview_size") or info.settings["size"]}
+    out: dict[str, Any] = {"step": step, "size": preview_side_of(info.settings)}
     gatys = source.get("gatys_scores")
     if isinstance(gatys, dict):
         out["gatys"] = gatys
