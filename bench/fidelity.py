@@ -79,13 +79,16 @@ def study_judge(record: StudyRecord, log=print):
 
 
 def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, init: str,
-                 proxy: dict[str, Any] | None = None) -> list[np.ndarray]:
+                 proxy: dict[str, Any] | None = None, paint: np.ndarray | None = None) -> list[np.ndarray]:
     """The study's proxy as the tuner runs it (``proxy``: the study record's, Gatys when None).
 
     A network-proxy study (:mod:`nst.netproxy`) renders with the tuned network. For a
     Gatys study, ``init="magenta"`` starts the pixels from Magenta's result instead of the photo;
     ``"content"``, ``"noise"`` and ``"mixed"`` set the StyleConfig's ``init`` (the photo, as the tuner;
     uniform noise; half photo, half noise).
+
+    A network proxy with a paint side tunes on crops of ``paint`` (the test photos at that
+    side), as the tuner does, and its pictures are shrunk to the batch's size.
 
     Starting from Magenta's result, network and proxy start from the same
     picture (the magenta network at step 0 *is* that picture, at any size), so the
@@ -97,8 +100,10 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
         from nst.config import PROXY_LR
         from nst.netproxy import tune_network
 
-        return list(tune_network(batch, painting, config, steps=steps, lr=float(proxy.get("lr", PROXY_LR)),
-                                 blend=bool(proxy.get("blend", False))).images)
+        kw = {"steps": steps, "lr": float(proxy.get("lr", PROXY_LR)), "blend": bool(proxy.get("blend", False))}
+        if paint is None:
+            return list(tune_network(batch, painting, config, **kw).images)
+        return shrink(tune_network(paint, painting, config, crop=batch.shape[1], **kw).images, batch.shape[1:3])
     start = None
     if init in ("content", "noise", "mixed"):
         config = config.replace(init=init)
@@ -128,6 +133,26 @@ def loss_curve(run_dir: Path, points: int = 10) -> list[float]:
 
 def judge_means(judge, images: Sequence[np.ndarray]) -> dict[str, float]:
     return {k: float(v) for k, v in judge.score(np.stack(images).astype(np.float32)).means().items() if k in SCORES}
+
+
+def shrink(images, hw: tuple[int, int]) -> list[np.ndarray]:
+    """Pictures painted at a study's paint side, at the test photos' size (as the tuner judges them)."""
+    from nst.images import resize
+
+    return [resize(np.asarray(img, np.float32), (hw[1], hw[0])) for img in images]
+
+
+def paint_side_photos(storage: str, artifacts: str | None, rec: StudyRecord, batch: np.ndarray) -> np.ndarray | None:
+    """The test photos at the study's paint side (from its view-size photos), or None without a paint side."""
+    from nst.images import resize
+    from tuner import reader
+
+    side = rec.paint_side
+    if not side:
+        return None
+    views = rec.content_view_artifacts
+    return np.stack([resize(reader.read_image_artifact(storage, views[n], artifacts), (side, side)) if n in views
+                     else resize(batch[i], (side, side)) for i, n in enumerate(rec.content_names)])
 
 
 def train_and_stylise(row: Row, *, painting_bytes: bytes, photos: dict[str, np.ndarray], data: str, runs_dir: Path,
@@ -229,6 +254,9 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     batch = np.stack([photos[n] for n in names]).astype(np.float32)
     spec = judge_spec or study_judge(rec, log)
     judge = Judge(spec, batch, painting)
+    paint = paint_side_photos(storage, artifacts, rec, batch)
+    # a paint-side study's network paints the photos there, and is judged shrunk, like its trials
+    train_photos = photos if paint is None else dict(zip(names, paint, strict=True))
 
     rows: list[Row] = []
     proxy_seconds: dict[str, float] = {}  # each proxy rendered here: its wall time (all the test photos)
@@ -240,7 +268,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         else:
             started = time.perf_counter()
             row.proxy_images = render_proxy(batch, painting, row.config, steps, proxy_init,
-                                            study_proxy)
+                                            study_proxy, paint)
             proxy_seconds[row.label] = time.perf_counter() - started
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
@@ -250,7 +278,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         row = Row("default config", default_config)
         started = time.perf_counter()
         row.proxy_images = render_proxy(batch, painting, default_config, steps, proxy_init,
-                                        study_proxy)
+                                        study_proxy, paint)
         proxy_seconds[row.label] = time.perf_counter() - started
         row.proxy = judge_means(judge, row.proxy_images)
         rows.append(row)
@@ -262,8 +290,10 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         log(f"training {row.label} ({i + 1}/{len(rows)}): {settings}")
         label = row.label.replace(" ", "")
         row.network_images, before, painters[row.label] = train_and_stylise(
-            row, painting_bytes=painting_bytes, photos=photos, data=data, runs_dir=out / "runs",
+            row, painting_bytes=painting_bytes, photos=train_photos, data=data, runs_dir=out / "runs",
             name=f"{label}-{settings.get('arch', 'net')}", settings=settings, progress=progress)
+        if paint is not None:
+            row.network_images, before = shrink(row.network_images, batch.shape[1:3]), shrink(before, batch.shape[1:3])
         row.network = judge_means(judge, row.network_images)
         curves[row.label] = loss_curve(out / "runs" / f"{label}-{settings.get('arch', 'net')}")
         untrained = untrained or before

@@ -130,3 +130,45 @@ def test_more_steps_than_the_proxy_spread_the_proxys_rate_over_them():
     line = describe_match({"lr": 0.005}, network)
     assert "lr 0.005" in line and "0.02 over 50 steps" in line
     assert describe_match({"lr": 0.02, "steps": 50}, network).endswith("lr 0.02, steps 50 (--lr/--steps override)")
+
+
+def test_crops_are_pieces_of_each_photo_at_seeded_places():
+    photos = _batch(n=2, size=64)
+    sets = proxy.crop_batches(photos, 16, 3, seed=5)
+    assert len(sets) == 3 and all(s.shape == (2, 16, 16, 3) for s in sets)
+    for s in sets:
+        for i, piece in enumerate(s):  # each crop is found in its own photo
+            found = any(np.array_equal(piece, photos[i, y:y + 16, x:x + 16]) for y in range(49) for x in range(49))
+            assert found
+    again = proxy.crop_batches(photos, 16, 3, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(sets, again, strict=True))
+    assert not np.array_equal(sets[0], sets[1]), "the sets must look at different places"
+
+
+def test_tuning_at_the_paint_side_learns_on_crops_and_paints_the_whole_photos():
+    """The study's paint side: crops for the steps, whole photos painted at the paint side for the pictures."""
+    photos = _batch(n=2, size=64)
+    seen: list[tuple[int, tuple[int, ...]]] = []
+    view = [synthetic_photo(96, seed=7).astype(np.float32)]
+    result = proxy.tune_network(photos, synthetic_painting(), TINY_CONFIG, steps=9, lr=5e-2, crop=32,
+                                image_steps=(3, 6), image_callback=lambda k, im: seen.append((k, im.shape)),
+                                view=view)
+    assert result.ok and result.iterations == 9
+    assert result.history[-1] < result.history[0]
+    # pictures only where asked (painting whole photos costs more than a step), always at the end
+    assert seen == [(3, (2, 64, 64, 3)), (6, (2, 64, 64, 3))]
+    assert result.images.shape == (2, 64, 64, 3)
+    # the whole photos, painted by the tuned network at their own (paint) size
+    net = list(proxy._COMPILED.values())[-1]
+    assert np.abs(result.images - np.stack([proxy.paint(net.model, p) for p in photos])).max() < 1e-4
+    # a larger photo is painted at the paint side and enlarged, as trainer stylize paints it
+    from nst.viewsize import paint_at_scale
+
+    assert result.view_images[0].shape == (96, 96, 3)
+    assert np.abs(result.view_images[0] - paint_at_scale(lambda x: proxy.paint(net.model, x), view[0], 64)).max() < 1e-4
+
+
+@pytest.mark.parametrize("crop", [30, 80])
+def test_a_crop_the_photos_cannot_give_is_refused(crop):
+    with pytest.raises(ValueError, match="crop"):
+        proxy.tune_network(_batch(n=1, size=64), synthetic_painting(), TINY_CONFIG, steps=1, crop=crop)

@@ -229,6 +229,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert err.startswith("tuner: error: ") and "no such file" in err and err.count("\n") == 1
     assert main(["show", "nosuch", "--storage", _url(tmp_path)]) == 2
     assert "no study database" in capsys.readouterr().err
+    # a paint side the network cannot take (not a multiple of 4, or below the crop size) is refused first
+    for side in ("30", "28"):
+        assert main(_args(tmp_path, 2, "--study", f"side{side}", "--paint-side", side)) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--paint-side {side}" in err and "multiple of 4 no smaller" in err
+    db = tmp_path / "studies" / "studies.db"
+    assert not db.exists() or not {"side30", "side28"} & set(optuna.get_all_study_names(_url(tmp_path)))
 
 
 def test_a_nan_trial_fails_alone_and_the_study_goes_on(tmp_path):
