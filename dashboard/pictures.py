@@ -63,8 +63,8 @@ def size_note(record: StudyRecord) -> str:
     """One line on the size of the pictures the gallery shows, and what they promise."""
     if record.view_size and record.content_view_artifacts:
         return (f"Pictures at {record.view_size} px, painted as `trainer stylize` paints with the trained network: at the "
-                f"{record.proxy_size or '?'} px stroke scale the trial was tuned and judged at, then enlarged with the "
-                f"photo's detail restored.")
+                f"{record.paint_side or record.proxy_size or '?'} px side the trial was tuned and painted at, then "
+                f"enlarged with the photo's detail restored.")
     if record.proxy_kind == "gatys":
         return (f"Pictures at the proxy size ({record.proxy_size or '?'} px): a Gatys-proxy study renders only at that "
                 f"size, so a network trained from a trial paints larger photos with strokes smaller, relative to the "

@@ -38,8 +38,9 @@ the shrink removed is put back from the full-size photo (``detail``):
 Choices, measured by ``bench/view_size.py`` (``docs/trainer.md``, "Painting at the view
 size"; two paintings, three 1024 px photos, a proxy tuned 40 steps at 128 px):
 
-* ``work_side`` should be the size the look was tuned and judged at, the study's proxy
-  size (128 px by default). Painted there, 512 and 1024 px results score within 0.05
+* ``work_side`` should be the side the look was tuned at: a study's paint side (384 px by
+  default, :mod:`nst.netproxy`), or the proxy size of a study tuned on whole photos (the
+  measurements below, made on such a proxy). Painted there, 512 and 1024 px results score within 0.05
   of the 128 px proxy render on the judge's style and content, and their stroke
   wavelength (:func:`nst.strokes.stroke_wavelength`) within 2 %. At 256 px, at 384 px
   (Magenta's working side) and natively, the stroke wavelength drops to 0.4-0.6 of the
