@@ -15,10 +15,13 @@ product's own commands:
 2. ``trainer fit --from-study STUDY --data studies/photos`` (the default pick, the README's
    training command; reused if the run exists);
 3. paints each test photo at the view size (512 px square crops, the study's view photos)
-   with the trained network (``trainer stylize``'s painting: at the training size,
-   enlarged with the photo's detail) and with the arbitrary model (``tuner preview``'s);
+   with the trained network (``trainer stylize``'s painting: at the run's work side, the
+   study's paint side, enlarged with the photo's detail) and with the arbitrary model
+   (``tuner preview``'s);
 4. judges both on the same 512 px photos with the study's judge and says whether the
-   trained network *dominates* the baseline (lower on style and on content).
+   trained network *dominates* the baseline (lower on style and on content). Beside it,
+   the style parts of each: the ImageNet VGG16 Gram view (which neither competitor is
+   conditioned on; reported, not in the score) and the CIELAB colour distance.
 
 It prints a table (one row per painting: the pick, its proxy scores, the baseline's and
 ours at 512 px, and the verdict) and writes ``heldout_<painting>.jpg`` contact sheets
@@ -96,7 +99,7 @@ def judge_at_view(entry: dict) -> dict:
     from nst.viewsize import paint_at_scale
     from trainer.settings import work_side_of
     from trainer.stylize import load_stylizer
-    from tuner.reader import read_record, trial_record
+    from tuner.reader import finished_trials, read_record, trial_record
     from tuner.records import Baseline
 
     study = entry["study"]
@@ -108,14 +111,20 @@ def judge_at_view(entry: dict) -> dict:
     ours = np.stack([paint_at_scale(stylizer, p, work) for p in photos])
     vector = arbitrary.style_vector(painting)
     base = np.stack([arbitrary.stylize(p, vector) for p in photos])
-    judge = Judge(JudgeSpec.from_dict(record.judge), photos, painting)
-    s_ours, s_base = judge.score(ours).means(), judge.score(base).means()
+    # the study's judge, with the ImageNet VGG16 Gram view reported beside it (weight 0): a view
+    # of style that neither the arbitrary model nor the network proxy is conditioned on
+    judge = Judge(JudgeSpec.from_dict(record.judge).with_gram_view(), photos, painting)
+    j_ours, j_base = judge.score(ours), judge.score(base)
+    s_ours, s_base = j_ours.means(), j_base.means()
+    parts = {side: {k: float(np.mean(v)) for k, v in j.parts.items()} for side, j in (("ours", j_ours), ("baseline", j_base))}
     trial = trial_record(study, entry["trial"])
     # the product's one rule for "beats the baseline", on the 512 px scores
     dominates = Baseline(scores=s_base, per_photo={}, artifacts={}, feasible=True, side=arbitrary.CONTENT_SIZE,
                          seconds=0.0).beaten_by(s_ours)
+    seconds = sorted(t.seconds for t in finished_trials(study) if t.seconds)
     return {**{k: v for k, v in entry.items() if k != "study"}, "proxy": trial.scores, "ours": s_ours,
-            "baseline": s_base, "dominates": dominates, "images": (photos, base, ours)}
+            "baseline": s_base, "dominates": dominates, "parts": parts, "work_side": work,
+            "trial_median_s": seconds[len(seconds) // 2] if seconds else None, "images": (photos, base, ours)}
 
 
 def write_sheet(result: dict, folder: Path) -> Path:
@@ -151,13 +160,17 @@ def main(argv: list[str] | None = None) -> int:
         result = judge_at_view(study_and_run(name, args))
         sheet = write_sheet(result, Path(args.sheets))
         o, b, t = result["ours"], result["baseline"], result["proxy"]
+        po, pb = result["parts"]["ours"], result["parts"]["baseline"]
         rows.append([name, result["trial"], f"{t.get('style', float('nan')):.3f} / {t.get('content', float('nan')):.3f}",
                      f"{b['style']:.3f} / {b['content']:.3f}", f"{o['style']:.3f} / {o['content']:.3f}",
-                     "yes" if result["dominates"] else "no", f"{result['search_s'] / 60:.1f}", f"{result['fit_s'] / 60:.1f}"])
+                     "yes" if result["dominates"] else "no", f"{pb['style_gram']:.3f} / {po['style_gram']:.3f}",
+                     f"{pb['style_colour']:.3f} / {po['style_colour']:.3f}", f"{result['search_s'] / 60:.1f}",
+                     f"{result['trial_median_s'] or float('nan'):.0f}", f"{result['fit_s'] / 60:.1f}"])
         results.append({k: v for k, v in result.items() if k != "images"} | {"sheet": str(sheet)})
         print(f"{name}: sheet {sheet}", flush=True)
     print(format_table(["painting", "pick", "trial (128 px) style / content", "baseline 512 px", "ours 512 px",
-                        "ours dominates", "search min (budget 25)", "training min (budget 15)"], rows))
+                        "ours dominates", "Gram view base / ours", "colour base / ours", "search min (budget 25)",
+                        "median trial s", "training min (budget 15)"], rows))
     wins = sum(r["dominates"] for r in results)
     print(f"the trained network dominates the baseline on {wins} of {len(results)} paintings")
     (Path(args.out) / "heldout.json").write_text(json.dumps(results, indent=2, default=str))
