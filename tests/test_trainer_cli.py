@@ -49,6 +49,12 @@ def make_study(db: Path, name: str = "monet", chosen: int | None = None, proxy: 
     }
     if proxy:
         record["proxy"] = proxy
+    if proxy and proxy.get("paint_side"):  # such a study keeps its test photos at the view size too
+        views = {n: save_image(files / f"{n}-view.png", synthetic_photo(96, seed=30 + i, width=96))
+                 for i, n in enumerate(sorted(photos))}
+        record["view_size"] = 96
+        record["content_view_artifacts"] = {n: upload_artifact(artifact_store=store, file_path=str(p),
+                                                               study_or_trial=study) for n, p in views.items()}
     study.set_user_attr("styletune", record)
     configs = {}
     for number, sw in enumerate((1e-3, 5e-2, 2e-2)):

@@ -110,6 +110,14 @@ def test_fit_from_a_study_with_a_paint_side_trains_on_its_scale_and_stylize_pain
     assert code == 0, err
     assert json.loads((runs / "monet-t2-magenta" / "run.json").read_text())["settings"]["scale_side"] == 64
     assert "crops of 64 px pictures, as the proxy's" in err and "32 px crops of 64 px pictures" in err
+    # previews are made from the study's view-size photos (sharp at the work side, not enlarged
+    # from the proxy size), and judged shrunk to the proxy size, where the trial was judged
+    from nst.images import load_image
+
+    previews = sorted((runs / "monet-t2-magenta" / "preview_photos").glob("*.png"))
+    assert previews and all(load_image(p).shape == (96, 96, 3) for p in previews)
+    scores = json.loads((runs / "monet-t2-magenta" / "scores.json").read_text())
+    assert scores["size"] == 48 and "trained" in scores
 
     import nst.viewsize
 

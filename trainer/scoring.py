@@ -43,10 +43,20 @@ def score_results(run: RunFolder, info: RunRecord, photos: Mapping[str, np.ndarr
     ``scores.json`` holds ``{"trained": {...}, "gatys": {...}, ...}`` (means over the test
     photos, the Gatys ones as the study recorded them for the trial): the dashboard shows
     the two side by side. A judge that cannot run here (another judge version, missing
-    weights) leaves a ``note`` saying why instead of failing the finished training.
+    weights) leaves a ``note`` saying why instead of failing the finished training. A run
+    that paints at a study's paint side is judged as the study judged its trials: the
+    pictures and photos shrunk to the proxy size (``size`` in ``scores.json``).
     """
     source = info.source
     out: dict[str, Any] = {"step": step, "size": preview_side_of(info.settings)}
+    proxy_size = source.get("proxy_size")
+    if info.settings.get("scale_side") and proxy_size and not info.settings.get("preview_size"):
+        # painted at the study's paint side, judged as its trials were: shrunk to the proxy size
+        from nst.images import resize_longest
+
+        photos = {n: resize_longest(p, int(proxy_size)) for n, p in photos.items()}
+        results = {n: resize_longest(results[n], int(proxy_size)) for n in photos}
+        out["size"] = int(proxy_size)
     gatys = source.get("gatys_scores")
     if isinstance(gatys, dict):
         out["gatys"] = gatys

@@ -34,9 +34,12 @@ def resolve_source(*, from_study: str | None, storage: str, artifacts: str | Non
         rec = resolved.record
         style_bytes = reader.read_artifact(storage, rec.style_artifact, resolved.artifacts)
         photos = {}
+        # a study that paints at a side larger than its proxy size keeps its test photos at the view
+        # size too: previews are made from those, so the network paints them sharp at its work side
+        views = rec.content_view_artifacts if rec.paint_side else {}
         for name, artifact in rec.content_artifacts.items():
             reader.check_name(name, "test photo name")
-            photos[name] = reader.read_image_artifact(storage, artifact, resolved.artifacts)
+            photos[name] = reader.read_image_artifact(storage, views.get(name, artifact), resolved.artifacts)
         study = reader.load_study(reader.open_storage(storage), resolved.study_name)
         gatys = reader.trial_record(study, resolved.trial_number).scores
         source = {"kind": "study", "spec": from_study, "study": resolved.study_name,
