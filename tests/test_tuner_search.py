@@ -494,8 +494,9 @@ def test_a_network_study_shows_each_trial_at_the_view_size_and_a_gatys_study_say
     small = reader.read_image_artifact(url, trial.artifacts["p0"])
     assert big.shape == (96, 96, 3) and small.shape == (32, 32, 3)
     # the view picture is the picture the trial was judged on, only bigger: both are the network's
-    # painting at the paint side (here capped at the 96 px view size), the judged one shrunk to 32 px
-    assert net.paint_side == 96
+    # painting at the paint side, the judged one shrunk to 32 px. The paint side is capped by the
+    # smallest test photo (40 px here): enlarging a photo to paint it finer than it is adds nothing
+    assert net.paint_side == 40
     from nst.images import resize
 
     assert np.abs(big - resize(small, (96, 96))).mean() < 0.05
@@ -509,3 +510,19 @@ def test_a_network_study_shows_each_trial_at_the_view_size_and_a_gatys_study_say
     assert pix.view_size is None and pix.content_view_artifacts == {}
     assert all(not t.view_artifacts for t in trial_records(_study(tmp_path, "pix").get_trials()))
     assert "proxy size (32 px)" in size_note(pix) and "Gatys" in size_note(pix)
+
+
+def test_the_paint_side_never_asks_more_than_the_view_size_or_the_smallest_photo_has(tmp_path):
+    from types import SimpleNamespace
+
+    from tuner.search import SearchOptions, _paint_side
+
+    photos = [SimpleNamespace(path=save_image(tmp_path / f"p{s}.png", synthetic_photo(s, seed=1, width=s + 100)))
+              for s in (600, 450)]
+    side = lambda **kw: _paint_side(SearchOptions(style="x", size=128, **kw), photos)  # noqa: E731
+    assert side() == 384  # the default: the side the free model paints at
+    assert side(view_size=256) == 256  # a view no larger than the paint side is painted whole
+    assert side(paint_side=1000) == 448  # the smallest photo's short side, down to a multiple of 4
+    assert side(paint_side=128) == 0 and side(paint_side=0) == 0  # nothing above the proxy size: whole photos
+    small = [SimpleNamespace(path=save_image(tmp_path / "small.png", synthetic_photo(100, seed=2)))]
+    assert _paint_side(SearchOptions(style="x", size=128), small) == 0

@@ -178,6 +178,23 @@ def _proxy_kind(options: SearchOptions) -> str:
     return kind
 
 
+def _paint_side(options: SearchOptions, photos) -> int:
+    """The side the network proxy paints at: ``--paint-side``, but never above the view size (a
+    picture no larger than the paint side is painted whole) nor above the smallest test photo's
+    short side (enlarging a photo to paint it finer than it is gives crops with nothing in them).
+    0 when that leaves no more than the proxy size: the trial tunes on whole photos at ``--size``."""
+    from PIL import Image
+
+    side = options.paint_side
+    if options.view_size:
+        side = min(side, options.view_size)
+    for p in photos:
+        with Image.open(p.path) as im:
+            side = min(side, *im.size)
+    side -= side % 4
+    return side if side > options.size else 0
+
+
 def _wanted_record(options: SearchOptions, inputs: _Inputs, artifact_folder: Path):
     """The study record this run would create (a resumed study's stored one must match its identity)."""
     import hashlib
@@ -187,8 +204,7 @@ def _wanted_record(options: SearchOptions, inputs: _Inputs, artifact_folder: Pat
     from tuner.study import make_record
 
     kind = _proxy_kind(options)
-    # never above the view size: a picture no larger than the paint side is painted whole, at its own size
-    paint_side = min(options.paint_side, options.view_size) if options.view_size else options.paint_side
+    paint_side = _paint_side(options, inputs.photos) if kind == "network" else 0
     early_stop = None
     if options.prune:
         early_stop = ({"rule": "PercentilePruner", "percentile": 75.0, "n_startup_trials": 8}

@@ -130,7 +130,8 @@ def add_search_parser(sub, fmt: type[argparse.HelpFormatter]) -> None:
                         f"Each step tunes on --size crops of the test photos scaled to this side, and the trained "
                         f"network paints any photo here before enlarging it (default {d['paint_side']}, the side "
                         f"Magenta's own model paints at; 0: whole photos at --size, strokes of a {d['size']} px "
-                        f"picture). A new study's setting; a resumed one keeps its own")
+                        f"picture). Capped at --view-size and at the smallest test photo's short side. A new study's "
+                        f"setting; a resumed one keeps its own")
     s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=d["steps"],
                    help=f"proxy steps per trial: Adam steps of the network proxy, L-BFGS steps of gatys "
                         f"(default {d['steps']})")
