@@ -98,12 +98,14 @@ def render_proxy(batch: np.ndarray, painting: np.ndarray, config, steps: int, in
 
     if (proxy or {}).get("kind") == "network":
         from nst.config import PROXY_LR
+        from nst.images import resize_each
         from nst.netproxy import tune_network
 
         kw = {"steps": steps, "lr": float(proxy.get("lr", PROXY_LR)), "blend": bool(proxy.get("blend", False))}
         if paint is None:
             return list(tune_network(batch, painting, config, **kw).images)
-        return shrink(tune_network(paint, painting, config, crop=batch.shape[1], **kw).images, batch.shape[1:3])
+        return list(resize_each(tune_network(paint, painting, config, crop=batch.shape[1], **kw).images,
+                                batch.shape[1:3]))
     start = None
     if init in ("content", "noise", "mixed"):
         config = config.replace(init=init)
@@ -133,13 +135,6 @@ def loss_curve(run_dir: Path, points: int = 10) -> list[float]:
 
 def judge_means(judge, images: Sequence[np.ndarray]) -> dict[str, float]:
     return {k: float(v) for k, v in judge.score(np.stack(images).astype(np.float32)).means().items() if k in SCORES}
-
-
-def shrink(images, hw: tuple[int, int]) -> list[np.ndarray]:
-    """Pictures painted at a study's paint side, at the test photos' size (as the tuner judges them)."""
-    from nst.images import resize
-
-    return [resize(np.asarray(img, np.float32), (hw[1], hw[0])) for img in images]
 
 
 def paint_side_photos(storage: str, artifacts: str | None, rec: StudyRecord, batch: np.ndarray) -> np.ndarray | None:
@@ -220,7 +215,7 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
     import optuna
 
     from nst.config import StyleConfig
-    from nst.images import contact_sheet, save_image
+    from nst.images import contact_sheet, resize_each, save_image
     from nst.judge import Judge
     from trainer.settings import work_side_of
     from tuner import reader
@@ -292,8 +287,9 @@ def run_bench(storage: str, study_name: str, data: str, out: Path, *, trials: in
         row.network_images, before, painters[row.label] = train_and_stylise(
             row, painting_bytes=painting_bytes, photos=train_photos, data=data, runs_dir=out / "runs",
             name=f"{label}-{settings.get('arch', 'net')}", settings=settings, progress=progress)
-        if paint is not None:
-            row.network_images, before = shrink(row.network_images, batch.shape[1:3]), shrink(before, batch.shape[1:3])
+        if paint is not None:  # judged at the test photos' size, as the tuner judges its trials
+            row.network_images = list(resize_each(row.network_images, batch.shape[1:3]))
+            before = list(resize_each(before, batch.shape[1:3]))
         row.network = judge_means(judge, row.network_images)
         curves[row.label] = loss_curve(out / "runs" / f"{label}-{settings.get('arch', 'net')}")
         untrained = untrained or before

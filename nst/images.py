@@ -129,6 +129,14 @@ def resize(img: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:
     return np.clip(np.stack(out, axis=-1), 0.0, 1.0).astype(np.float32)
 
 
+def resize_each(images, hw: tuple[int, int]) -> np.ndarray:
+    """``(B, h, w, 3)``: each picture of ``images`` resized to ``hw`` (:func:`resize`); none gives an empty batch."""
+    h, w = hw
+    if not len(images):
+        return np.zeros((0, h, w, 3), np.float32)
+    return np.stack([resize(np.asarray(img, np.float32), (w, h)) for img in images])
+
+
 def center_crop_square(img: np.ndarray, side: int) -> np.ndarray:
     """Resize the shortest side to ``side`` and crop the centre square (for batching photos)."""
     h, w = img.shape[:2]

@@ -202,9 +202,8 @@ def tune_network(
             result.status = "failed"
             result.reason = f"loss became {mean_loss} at step {k}; the weights are probably too large for this loss network"
             break
-        last = k == steps
-        wanted = crop is None or last or (image_callback is not None and (image_steps is None or k in image_steps))
-        if wanted:
+        show = image_callback is not None and (image_steps is None or k in image_steps)
+        if crop is None or show or k == steps:  # whole pictures cost a pass each: only when someone looks
             images = images.numpy() if crop is None else whole()
             if not np.isfinite(images).all():
                 result.status, result.reason = "failed", f"the network's pictures stopped being finite at step {k}"
@@ -216,8 +215,7 @@ def tune_network(
         if callback is not None and callback(k, mean_loss, {n: float(np.mean(v)) for n, v in result.terms.items()}):
             result.status, result.reason = "stopped", "stopped by callback"
             break
-        if wanted and image_callback is not None and (image_steps is None or k in image_steps) \
-                and image_callback(k, result.images):
+        if show and image_callback(k, result.images):
             result.status, result.reason = "stopped", "stopped by callback"
             break
     if result.ok and view:

@@ -111,29 +111,22 @@ class Objective:
         from nst.gatys import stylize
 
         if self.proxy == "network":
+            from nst.images import resize_each
             from nst.netproxy import tune_network
 
-            if not self.paint:
-                return tune_network(self.batch, self.painting, config, steps=self.steps, lr=self.lr, blend=self.blend,
-                                    callback=on_loss, image_callback=on_images, extractor=self.extractor_override,
-                                    view=self.view)
-            # tuned on crops at the paint side; its pictures are judged at the proxy size, as the baseline's are
-            result = tune_network(np.stack(self.paint), self.painting, config, steps=self.steps, lr=self.lr,
-                                  blend=self.blend, callback=on_loss,
-                                  image_callback=lambda step, images: on_images(step, self._at_proxy_size(images)),
-                                  extractor=self.extractor_override, view=self.view, crop=self.batch.shape[1],
-                                  image_steps=self.checkpoints)
-            result.images = self._at_proxy_size(result.images)
+            # With a paint side it tunes on crops of the photos there and paints them whole; the pictures are
+            # judged shrunk to the proxy size, as the baseline's are. The judge looks only at checkpoints.
+            size = self.batch.shape[1:3]
+            at_size = (lambda images: resize_each(images, size)) if self.paint else (lambda images: images)
+            result = tune_network(np.stack(self.paint) if self.paint else self.batch, self.painting, config,
+                                  steps=self.steps, lr=self.lr, blend=self.blend, callback=on_loss,
+                                  image_callback=lambda step, images: on_images(step, at_size(images)),
+                                  extractor=self.extractor_override, view=self.view,
+                                  crop=size[0] if self.paint else None, image_steps=self.checkpoints)
+            result.images = at_size(result.images)
             return result
         return stylize(self.batch, self.painting, config, steps=self.steps, callback=on_loss,
                        image_callback=on_images, extractor=self.extractor_override)
-
-    def _at_proxy_size(self, images: np.ndarray) -> np.ndarray:
-        """Pictures painted at the paint side, shrunk to the test photos' size for the judge and the gallery."""
-        from nst.images import resize
-
-        h, w = self.batch.shape[1:3]
-        return np.stack([resize(np.asarray(img, np.float32), (w, h)) for img in images])
 
     def _checkpoint(self, trial, step: int, images: np.ndarray, seen: dict[str, list[float]],
                     history: list[float], started: float) -> None:

@@ -406,11 +406,9 @@ def run_search(options: SearchOptions, log=print) -> Prepared:
     log(f"study {study.study_name!r} in {options.storage} ({'new' if prep.created else 'resumed'}: "
         f"{c['finished']} of {options.trials} trials finished)")
     log(f"networks searched: {nets}" + (f"  (skipped - {skipped})" if skipped else ""))
-    how = ("Magenta's network tuned on them (the network trainer fit trains)" if rec.proxy_kind == "network"
+    where = f" in {rec.proxy_size} px crops at {rec.paint_side} px, the side it paints at" if rec.paint_side else ""
+    how = (f"Magenta's network tuned on them{where} (the network trainer fit trains)" if rec.proxy_kind == "network"
            else "Gatys pixel optimisation")
-    if rec.paint_side:
-        how = (f"Magenta's network tuned on {rec.proxy_size} px crops of them at {rec.paint_side} px, the side it "
-               "paints at (the network trainer fit trains)")
     log(f"test photos: {', '.join(rec.content_names)} at {rec.proxy_size} px, {rec.steps} steps of {how}; "
         f"judge {rec.judge['name']} v{rec.judge['version']} on {rec.judge['network']}; "
         f"objectives: {' and '.join(rec.objectives)}; early stop {'on' if options.prune else 'off'}")
