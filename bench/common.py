@@ -103,6 +103,13 @@ def conv_flops(model: Any, height: int, width: int, channels: int = 3) -> list[t
     return model_conv_flops(model, height, width, channels)
 
 
+def add_test_photo_args(ap: Any, style: str) -> None:
+    """``--style`` (default ``style``), ``--photos`` and ``--size``: a painting and test photos as ``tuner search``'s defaults take them."""
+    ap.add_argument("--style", default=style)
+    ap.add_argument("--photos", type=int, default=3)
+    ap.add_argument("--size", type=int, default=128)
+
+
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown pipe table with aligned columns (numbers right-aligned)."""
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]

@@ -23,16 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import format_table  # noqa: E402
+from bench.common import add_test_photo_args, format_table  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--style", default=str(ROOT / "examples" / "monet.jpg"))
-    ap.add_argument("--photos", type=int, default=3)
-    ap.add_argument("--size", type=int, default=128)
+    add_test_photo_args(ap, str(ROOT / "examples" / "monet.jpg"))
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--network", default="magenta", help="the judge's style network (default magenta)")
     ap.add_argument("--no-recipes", action="store_true", help="skip the Gatys runs")

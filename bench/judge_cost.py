@@ -19,14 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import add_test_photo_args  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--style", default=str(ROOT / "examples" / "monet.jpg"))
-    ap.add_argument("--photos", type=int, default=3)
-    ap.add_argument("--size", type=int, default=128)
+    add_test_photo_args(ap, str(ROOT / "examples" / "monet.jpg"))
     ap.add_argument("--rounds", type=int, default=9)
     args = ap.parse_args(argv)
 
