@@ -136,6 +136,34 @@ def test_fit_from_a_study_with_a_paint_side_trains_on_its_scale_and_stylize_pain
         assert sides.pop() == side
 
 
+def test_fit_from_a_study_judged_at_the_view_size_paints_and_judges_its_results_there(tmp_path, capsys):
+    """The fit's "judge ... (trial ...)" line compares like with like: a study that scored its trials on their
+    view-size pictures gets a run whose results are painted as `trainer stylize` paints them, at that size."""
+    from nst.images import load_image
+    from nst.judge import Judge, JudgeSpec
+    from tests.test_trainer_cli import make_study, run_cli
+
+    data = tmp_path / "data"
+    for i in range(3):
+        save_image(data / f"p{i}.jpg", synthetic_photo(48, seed=i, width=60))
+    url, _ = make_study(tmp_path / "studies" / "studies.db",
+                        proxy={"kind": "network", "lr": 0.03, "paint_side": 64, "judged_at": "view"})
+    runs = tmp_path / "runs"
+    code, _, err = run_cli(["fit", "--from-study", "monet:2", "--storage", url, "--data", data, "--runs-dir", runs,
+                            "--recipe", "cpu", "--size", "32", "--batch", "2", "--steps", "1", "-q"], capsys)
+    assert code == 0, err
+    run = runs / "monet-t2-magenta"
+    scores = json.loads((run / "scores.json").read_text())
+    assert scores["size"] == 96
+    results = {p.stem: load_image(p) for p in sorted((run / "results").glob("*.png"))}
+    photos = {p.stem: load_image(p) for p in sorted((run / "preview_photos").glob("*.png"))}
+    assert set(results) == set(photos) and all(r.shape == (96, 96, 3) for r in results.values())
+    painting = load_image(tmp_path / "studies" / "files" / "painting.png")  # make_study's painting
+    judge = Judge(JudgeSpec.for_network("tiny"), np.stack(list(photos.values())), painting)
+    mine = judge.score(np.stack([results[n] for n in photos])).means()
+    assert scores["trained"]["content"] == pytest.approx(mine["content"], abs=0.02)
+
+
 # -- data, style targets, features, previews -----------------------------------------------------
 
 

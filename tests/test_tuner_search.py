@@ -512,6 +512,48 @@ def test_a_network_study_shows_each_trial_at_the_view_size_and_a_gatys_study_say
     assert "proxy size (32 px)" in size_note(pix) and "Gatys" in size_note(pix)
 
 
+def test_a_network_study_scores_trials_and_baseline_on_the_view_size_pictures_unless_asked_not_to(tmp_path, capsys):
+    """What a person picks from is what the judge ranked: the view-size pictures (the size `trainer stylize`
+    gives), with the off-the-shelf baseline's scored the same way, so "beats the baseline" holds at that size."""
+    import numpy as np
+
+    from nst.judge import Judge, JudgeSpec
+    from nst.images import load_image
+    from tuner.records import read_baseline, trial_records
+
+    _files(tmp_path)
+    url = _url(tmp_path)
+    for name, extra in (("view", ()), ("proxy", ("--judge-at", "proxy"))):
+        assert main(_args(tmp_path, 1, "--study", name, "--view-size", "96", *extra, steps=3)) == 0
+    painting = load_image(tmp_path / "painting.png")
+    scored = {}
+    for name in ("view", "proxy"):
+        study = _study(tmp_path, name)
+        rec = reader.read_record(study)
+        (trial,) = [t for t in trial_records(study.get_trials()) if t.scored]
+        pictures = trial.view_artifacts if name == "view" else trial.artifacts
+        photos = rec.content_view_artifacts if name == "view" else rec.content_artifacts
+        judge = Judge(JudgeSpec.from_dict(rec.judge), np.stack([reader.read_image_artifact(url, photos[n])
+                                                                  for n in rec.content_names]), painting)
+        mine = judge.score(np.stack([reader.read_image_artifact(url, pictures[n]) for n in rec.content_names]))
+        # the stored pictures are 8-bit PNGs of what was judged
+        assert trial.scores["style"] == pytest.approx(mine.means()["style"], abs=0.02)
+        assert trial.scores["content"] == pytest.approx(mine.means()["content"], abs=0.02)
+        assert rec.judge_side == (96 if name == "view" else 32) and rec.judges_view is (name == "view")
+        base = read_baseline(study.user_attrs)
+        assert base is not None and base.judged_at == name
+        scored[name] = trial.scores
+    assert scored["view"] != scored["proxy"]
+    capsys.readouterr()
+    assert main(["show", "view", "--storage", url]) == 0
+    assert "at 96 px" in capsys.readouterr().out.splitlines()[0]
+    # the Gatys proxy paints nothing at the view size: asking to judge there is one line, and nothing is written
+    assert main(_args(tmp_path, 1, "--study", "pixview", "--judge-at", "view", *GATYS, steps=3)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--judge-at view" in err and "--judge-at proxy" in err
+    assert "pixview" not in optuna.get_all_study_names(reader.open_storage(url))
+
+
 def test_the_paint_side_never_asks_more_than_the_view_size_or_the_smallest_photo_has(tmp_path):
     from types import SimpleNamespace
 

@@ -224,12 +224,17 @@ class Trainer:
                 for p in sorted(self.run.photos.glob("*.png"))}
 
     def stylise_photos(self) -> dict[str, np.ndarray]:
+        stylizer = self.stylizer()
+        return {name: stylizer(img) for name, img in self.preview_photos().items()}
+
+    def stylizer(self):
+        """The run's network as a painting function (one traced function, built once)."""
         from trainer.stylize import Stylizer
 
         s = self.settings
         if self._stylizer is None:  # one traced function, reading the live weights at every preview
             self._stylizer = Stylizer(self.model, s.arch, s.width, photo_skip=s.photo_skip, memory_mb=4096)
-        return {name: self._stylizer(img) for name, img in self.preview_photos().items()}
+        return self._stylizer
 
     def write_preview(self) -> Path | None:
         from nst.images import contact_sheet, save_image
@@ -292,8 +297,28 @@ class Trainer:
 
         if not (self.run.previews / f"step_{self.step:06d}.png").exists():
             self.write_preview()
-        results = self.stylise_photos()
+        photos = self.view_photos() if self.judged_at_view else self.preview_photos()
+        results = self.paint_view(photos) if self.judged_at_view else self.stylise_photos()
         for name, img in results.items():
             save_image(self.run.results / f"{name}.png", img)
         self.export_keras()
-        return score_results(self.run, self.info, self.preview_photos(), results, self.style, self.step)
+        return score_results(self.run, self.info, photos, results, self.style, self.step)
+
+    @property
+    def judged_at_view(self) -> bool:
+        """Whether the source study scored its trials on their view-size pictures (then so is this run)."""
+        return (self.info.source.get("proxy") or {}).get("judged_at") == "view" and not self.settings.preview_size
+
+    def view_photos(self) -> dict[str, np.ndarray]:
+        """The run's test photos at the size they were stored: a study's view photos."""
+        from nst.images import load_image
+
+        return {p.stem: load_image(p) for p in sorted(self.run.photos.glob("*.png"))}
+
+    def paint_view(self, photos: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``photos`` painted as ``trainer stylize`` paints them: at the run's work side, enlarged with detail."""
+        from nst.viewsize import paint_at_scale
+        from trainer.settings import work_side_of
+
+        stylizer, work = self.stylizer(), work_side_of(vars(self.settings))
+        return {name: paint_at_scale(stylizer, img, work) for name, img in photos.items()}

@@ -44,13 +44,17 @@ def score_results(run: RunFolder, info: RunRecord, photos: Mapping[str, np.ndarr
     photos, the Gatys ones as the study recorded them for the trial): the dashboard shows
     the two side by side. A judge that cannot run here (another judge version, missing
     weights) leaves a ``note`` saying why instead of failing the finished training. A run
-    that paints at a study's paint side is judged as the study judged its trials: the
-    pictures and photos shrunk to the proxy size (``size`` in ``scores.json``).
+    that paints at a study's paint side is judged as the study judged its trials: at the view
+    size when the study judged there, else the pictures and photos shrunk to the proxy size
+    (``size`` in ``scores.json``).
     """
     source = info.source
     out: dict[str, Any] = {"step": step, "size": preview_side_of(info.settings)}
     proxy_size = source.get("proxy_size")
-    if info.settings.get("scale_side") and proxy_size and not info.settings.get("preview_size"):
+    if (source.get("proxy") or {}).get("judged_at") == "view" and not info.settings.get("preview_size"):
+        # the study scored its trials on their view-size pictures: so are these (Trainer.finish paints them there)
+        out["size"] = max(max(p.shape[:2]) for p in photos.values()) if photos else out["size"]
+    elif info.settings.get("scale_side") and proxy_size and not info.settings.get("preview_size"):
         # painted at the study's paint side, judged as its trials were: shrunk to the proxy size
         from nst.images import resize_longest
 

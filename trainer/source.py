@@ -36,7 +36,7 @@ def resolve_source(*, from_study: str | None, storage: str, artifacts: str | Non
         photos = {}
         # a study that paints at a side larger than its proxy size keeps its test photos at the view
         # size too: previews are made from those, so the network paints them sharp at its work side
-        views = rec.content_view_artifacts if rec.paint_side else {}
+        views = rec.content_view_artifacts if rec.paint_side or rec.judges_view else {}
         for name, artifact in rec.content_artifacts.items():
             reader.check_name(name, "test photo name")
             photos[name] = reader.read_image_artifact(storage, views.get(name, artifact), resolved.artifacts)

@@ -84,19 +84,21 @@ def compute_baseline(record: dict[str, Any], url: str, artifacts: str | None = N
     return baseline, list(results), sheet
 
 
-def _view_baseline(record: dict[str, Any], url: str, artifacts: str | None, store, study) -> dict[str, str]:
-    """The arbitrary network's pictures of the study's view-size photos (as ``tuner preview`` paints them), stored.
+def _view_baseline(record: dict[str, Any], url: str, artifacts: str | None, store, study,
+                   baseline: Baseline) -> Baseline:
+    """``baseline`` with the arbitrary network's pictures of the study's view-size photos (as ``tuner preview``
+    paints them) stored; when the study judges its trials at the view size, scored there too, as they are."""
+    from dataclasses import replace
 
-    Not judged: the scores stay those at the proxy size, where the trials are judged.
-    """
     from nst import arbitrary
     from nst.images import contact_sheet
+    from nst.judge import Judge, JudgeSpec
     from tuner.reader import read_artifact, read_image_artifact
 
     views = record.get("content_view_artifacts") or {}
     names = [n for n in record["content_names"] if n in views]
     if not names:
-        return {}
+        return baseline
     folder = artifact_dir(url, artifacts, record.get("artifact_folder"))
     photos = [read_image_artifact(url, views[n], folder) for n in names]
     painting = _painting_from_bytes(read_artifact(url, record["style_artifact"], folder),
@@ -107,7 +109,23 @@ def _view_baseline(record: dict[str, Any], url: str, artifacts: str | None, stor
            for n, img in zip(names, results, strict=True)}
     sheet = contact_sheet([photos, results], cell=256)
     ids["sheet"] = upload_bytes(store, study, png_bytes(sheet), "baseline-view-sheet.png", "image/png")
-    return ids
+    baseline = replace(baseline, view_artifacts=ids)
+    if not _judges_view(record):
+        return baseline
+    spec = JudgeSpec.from_dict(record["judge"])
+    judged = Judge(spec, np.stack(photos), painting).score(np.stack(results))
+    means = judged.means()
+    per_photo = {n: {"style": float(a), "content": float(b), "noise": float(c)}
+                 for n, a, b, c in zip(names, judged.style, judged.content, judged.noise, strict=True)}
+    return replace(baseline, scores=means, per_photo=per_photo, feasible=bool(means["noise"] <= spec.noise_limit),
+                   judged_at="view")
+
+
+def _judges_view(record: dict[str, Any]) -> bool:
+    from tuner.records import STUDY_ATTR, StudyRecord
+
+    rec = StudyRecord.from_user_attrs({STUDY_ATTR: record}) if record else None
+    return bool(rec and rec.judges_view)
 
 
 _baseline_lock = threading.Lock()
@@ -137,6 +155,6 @@ def ensure_baseline(study, url: str, artifacts: str | None = None) -> Baseline:
         ids["sheet"] = upload_bytes(store, study, png_bytes(sheet), "baseline-sheet.png", "image/png")
         from dataclasses import replace
 
-        baseline = replace(baseline, artifacts=ids, view_artifacts=_view_baseline(record, url, artifacts, store, study))
+        baseline = _view_baseline(record, url, artifacts, store, study, replace(baseline, artifacts=ids))
         study.set_user_attr(BASELINE_ATTR, baseline.to_dict())
         return baseline

@@ -122,7 +122,8 @@ def _show(args: argparse.Namespace) -> int:
     print(f"study {study.study_name}: painting {rec.painting_label} "
           f"({rec.style_sha256[:12]}), photos {', '.join(rec.content_names)} at {rec.proxy_size} px"
           f"{f' (painted at {rec.paint_side} px)' if rec.paint_side else ''}, "
-          f"{rec.steps} steps, judge {rec.judge.get('name')} v{rec.judge.get('version')}")
+          f"{rec.steps} steps, judge {rec.judge.get('name')} v{rec.judge.get('version')}"
+          f"{f' at {rec.judge_side} px' if rec.judges_view else ''}")
     baseline = _baseline_lines(study, rec, args)  # first: the default pick (*) prefers trials that beat it
     print(_front_table(study, limit=args.limit, include_all=args.all))
     print("\n".join(baseline))

@@ -58,6 +58,7 @@ class Objective:
     blend: bool = False  # the network proxy's photo blend (studies made before it have none)
     view: list[np.ndarray] = field(default_factory=list)  # the test photos at the study's view size (network proxy)
     paint: list[np.ndarray] = field(default_factory=list)  # the test photos at the study's paint side (network proxy)
+    view_judge: Judge | None = None  # the judge on the view-size photos: the final scores, when the study judges there
     current: int | None = None
 
     @property
@@ -158,8 +159,12 @@ class Objective:
         return None
 
     def _finish(self, trial, result, started: float) -> float | tuple[float, float]:
-        """Judge the final images, store them and everything measured, set the noise constraint."""
-        js = self.judge.score(result.images)
+        """Judge the final images, store them and everything measured, set the noise constraint.
+
+        A study that judges at the view size scores the view-size pictures (what the gallery shows and
+        ``trainer stylize`` gives there); the proxy-size ones are stored either way."""
+        at_view = self.view_judge is not None and bool(result.view_images)
+        js = self.view_judge.score(np.stack(result.view_images)) if at_view else self.judge.score(result.images)
         scores = js.means()
         feasible = self.judge.is_feasible(scores["noise"])
         names = [p.name for p in self.photos]

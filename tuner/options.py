@@ -20,6 +20,7 @@ class SearchOptions:
     size: int = 128
     view_size: int = 512  # network proxy: each trial also paints the test photos at this long side (0: off)
     paint_side: int = 384  # network proxy: the look is tuned on crops of the test photos at this side (0: whole photos at size)
+    judge_at: str | None = None  # "view" or "proxy": the size trials are scored at; None: view when it paints one
     steps: int = 50
     trials: int = 50
     jobs: int = 1

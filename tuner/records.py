@@ -170,6 +170,18 @@ class StudyRecord:
         return side or None
 
     @property
+    def judges_view(self) -> bool:
+        """Whether the trials' final scores (and the baseline's) come from the judge at the view size, on the
+        pictures the gallery shows and ``trainer stylize`` gives (``proxy["judged_at"] == "view"``), rather than
+        at the proxy size. Checkpoints, which only the early-stop rule compares, stay at the proxy size."""
+        return bool(self.view_size) and self.proxy_kind == "network" and self.proxy.get("judged_at") == "view"
+
+    @property
+    def judge_side(self) -> int | None:
+        """The long side, in pixels, at which the trials' final scores were judged."""
+        return self.view_size if self.judges_view else self.proxy_size
+
+    @property
     def proxy_run(self) -> dict[str, Any]:
         """The proxy with the study's ``steps``: what ``trainer fit --from-study`` matches a run to
         (:func:`trainer.recipe.proxy_matched_settings`)."""
@@ -387,6 +399,7 @@ class Baseline:
     model: str = BASELINE_MODEL
     version: int = BASELINE_VERSION
     view_artifacts: dict[str, str] = field(default_factory=dict)  # the same at the study's view size, when it has one
+    judged_at: str = "proxy"  # "view": the scores are the judge's on the view-size pictures, as the study's trials'
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -175,6 +175,10 @@ def _proxy_kind(options: SearchOptions) -> str:
         raise StyletuneError(f"--paint-side {options.paint_side}: must be a multiple of 4 no smaller than --size "
                              f"{options.size} (e.g. --paint-side {max(options.size, options.paint_side // 4 * 4)}), "
                              "or 0 to tune on whole photos")
+    if options.judge_at == "view" and (kind != "network" or not options.view_size):
+        why = "--proxy gatys renders only at --size" if kind != "network" else "--view-size 0 paints none"
+        raise StyletuneError(f"--judge-at view needs pictures at the view size and {why}; "
+                             "use --judge-at proxy (or drop it)")
     return kind
 
 
@@ -213,7 +217,8 @@ def _wanted_record(options: SearchOptions, inputs: _Inputs, artifact_folder: Pat
         style_path=Path(options.style), style_sha256=hashlib.sha256(inputs.style_bytes).hexdigest(),
         photos=inputs.photos, proxy_size=options.size, steps=options.steps, judge=inputs.judge.to_dict(),
         tradeoff=options.tradeoff, networks=inputs.networks, skipped=inputs.skipped, seed=options.seed,
-        proxy=({"kind": kind, "lr": PROXY_LR, "blend": True, **({"paint_side": paint_side} if paint_side else {})}
+        proxy=({"kind": kind, "lr": PROXY_LR, "blend": True, **({"paint_side": paint_side} if paint_side else {}),
+                **({"judged_at": "view"} if options.view_size and options.judge_at != "proxy" else {})}
                if kind == "network" else {"kind": kind}),
         early_stop=early_stop, view_size=options.view_size if kind == "network" and options.view_size else None,
         artifact_folder=artifact_folder)
@@ -270,11 +275,14 @@ def _objective(options: SearchOptions, inputs: _Inputs, study, record, store, vi
 
     proxy = record.proxy
     network = record.proxy_kind == "network"
+    # the final scores come from the judge at the view size when the study judges there (the pictures people see)
+    view_judge = Judge(inputs.judge, np.stack(views), inputs.painting) if record.judges_view and views else None
     return Objective(study=study, space=SearchSpace.from_dict(record.space), photos=inputs.photos,
                      painting=inputs.painting, judge=Judge(inputs.judge, inputs.batch, inputs.painting), store=store,
                      steps=options.steps, tradeoff=options.tradeoff, checkpoints=checkpoint_steps(options.steps),
                      prune=options.prune, proxy=record.proxy_kind, lr=float(proxy.get("lr", PROXY_LR)),
-                     blend=bool(proxy.get("blend", False)), view=views if network else [], paint=paint)
+                     blend=bool(proxy.get("blend", False)), view=views if network else [], paint=paint,
+                     view_judge=view_judge)
 
 
 def view_photos(photos, view_size: int | None) -> list[np.ndarray]:
@@ -410,7 +418,8 @@ def run_search(options: SearchOptions, log=print) -> Prepared:
     how = (f"Magenta's network tuned on them{where} (the network trainer fit trains)" if rec.proxy_kind == "network"
            else "Gatys pixel optimisation")
     log(f"test photos: {', '.join(rec.content_names)} at {rec.proxy_size} px, {rec.steps} steps of {how}; "
-        f"judge {rec.judge['name']} v{rec.judge['version']} on {rec.judge['network']}; "
+        f"judge {rec.judge['name']} v{rec.judge['version']} on {rec.judge['network']}"
+        f"{f' at {rec.judge_side} px, the view size' if rec.judges_view else ''}; "
         f"objectives: {' and '.join(rec.objectives)}; early stop {'on' if options.prune else 'off'}")
     if prep.seeded:
         log("seeded with published recipes: " + "; ".join(prep.seeded))

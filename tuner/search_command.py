@@ -51,7 +51,8 @@ that is vgg16_hed).
 _SEARCH_FLAGS = (("--photos", "photos"), ("--size", "size"), ("--steps", "steps"), ("--trials", "trials"),
                  ("--jobs", "jobs"), ("--study", "study"), ("--storage", "storage"), ("--artifacts", "artifacts"),
                  ("--tradeoff", "tradeoff"), ("--networks", "networks"), ("--judge-network", "judge_network"),
-                 ("--noise-limit", "noise_limit"), ("--seed", "seed"), ("--heartbeat", "heartbeat"), ("--proxy", "proxy"))
+                 ("--noise-limit", "noise_limit"), ("--seed", "seed"), ("--heartbeat", "heartbeat"), ("--proxy", "proxy"),
+                 ("--judge-at", "judge_at"))
 
 
 def _search_defaults() -> dict[str, Any]:
@@ -84,7 +85,7 @@ def _search(args: argparse.Namespace) -> int:
     networks = tuple(n.strip() for n in args.networks.split(",") if n.strip()) if args.networks else None
     options = SearchOptions(
         style=args.style, content=tuple(args.content) if args.content else None, photos=args.photos,
-        size=args.size, view_size=args.view_size, paint_side=args.paint_side, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
+        size=args.size, view_size=args.view_size, paint_side=args.paint_side, judge_at=args.judge_at, steps=args.steps, trials=args.trials, jobs=args.jobs, study=args.study,
         storage=args.storage, artifacts=args.artifacts, networks=networks, judge_network=args.judge_network,
         noise_limit=args.noise_limit, tradeoff=args.tradeoff, seed=args.seed, prune=not args.no_early_stop, heartbeat=args.heartbeat,
         quiet=args.quiet, proxy=args.proxy,
@@ -132,6 +133,12 @@ def add_search_parser(sub, fmt: type[argparse.HelpFormatter]) -> None:
                         f"Magenta's own model paints at; 0: whole photos at --size, strokes of a {d['size']} px "
                         f"picture). Capped at --view-size and at the smallest test photo's short side. A new study's "
                         f"setting; a resumed one keeps its own")
+    s.add_argument("--judge-at", choices=("view", "proxy"), default=d["judge_at"],
+                   help="the size each trial's final pictures, and the off-the-shelf baseline's, are scored at: "
+                        "view (the network proxy's default: the --view-size pictures the gallery shows, what trainer "
+                        "stylize gives at that size) or proxy (--size, cheaper to look at, but a pick that wins at "
+                        "--size can lose at the size you use). Checkpoints are judged at --size either way. A new "
+                        "study's setting; a resumed one keeps its own")
     s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=d["steps"],
                    help=f"proxy steps per trial: Adam steps of the network proxy, L-BFGS steps of gatys "
                         f"(default {d['steps']})")
