@@ -517,8 +517,8 @@ def test_a_network_study_scores_trials_and_baseline_on_the_view_size_pictures_un
     gives), with the off-the-shelf baseline's scored the same way, so "beats the baseline" holds at that size."""
     import numpy as np
 
-    from nst.judge import Judge, JudgeSpec
     from nst.images import load_image
+    from nst.judge import Judge, JudgeSpec
     from tuner.records import read_baseline, trial_records
 
     _files(tmp_path)
