@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{result['trial_median_s'] or float('nan'):.0f}", f"{result['fit_s'] / 60:.1f}"])
         results.append({k: v for k, v in result.items() if k != "images"} | {"sheet": str(sheet)})
         print(f"{name}: sheet {sheet}", flush=True)
-    print(format_table(["painting", "pick", "trial (128 px) style / content", "baseline 512 px", "ours 512 px",
+    print(format_table(["painting", "pick", "trial (as the study judged it) style / content", "baseline 512 px", "ours 512 px",
                         "ours dominates", "Gram view base / ours", "colour base / ours", "search min (budget 25)",
                         "median trial s", "training min (budget 15)"], rows))
     wins = sum(r["dominates"] for r in results)

@@ -64,7 +64,10 @@ def size_note(record: StudyRecord) -> str:
     if record.view_size and record.content_view_artifacts:
         return (f"Pictures at {record.view_size} px, painted as `trainer stylize` paints with the trained network: at the "
                 f"{record.paint_side or record.proxy_size or '?'} px side the trial was tuned and painted at, then "
-                f"enlarged with the photo's detail restored.")
+                f"enlarged with the photo's detail restored. "
+                + ("The scores are the judge's on these pictures, the off-the-shelf model's too."
+                   if record.judges_view else
+                   f"The scores are the judge's on them shrunk to {record.proxy_size or '?'} px."))
     if record.proxy_kind == "gatys":
         return (f"Pictures at the proxy size ({record.proxy_size or '?'} px): a Gatys-proxy study renders only at that "
                 f"size, so a network trained from a trial paints larger photos with strokes smaller, relative to the "

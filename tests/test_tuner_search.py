@@ -506,6 +506,7 @@ def test_a_network_study_shows_each_trial_at_the_view_size_and_a_gatys_study_say
     assert row["results"][trial.number] == trial.view_artifacts["p0"]
     assert row["photo_artifact"] == net.content_view_artifacts["p0"]
     assert "96 px" in size_note(net) and "trainer stylize" in size_note(net)
+    assert "scores are the judge's on these pictures" in size_note(net)
     # the Gatys proxy renders at the proxy size only, and the gallery says so
     assert pix.view_size is None and pix.content_view_artifacts == {}
     assert all(not t.view_artifacts for t in trial_records(_study(tmp_path, "pix").get_trials()))
