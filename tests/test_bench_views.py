@@ -33,10 +33,11 @@ def test_view_size_judges_every_render_against_the_proxy_and_writes_the_sheet(tm
 def test_view_cost_times_a_trial_with_and_without_the_view_pictures(capsys):
     from bench.view_cost import main
 
-    assert main(["--view", "64", "--steps", "2", "--photos", "1", "--size", "32", "--repeats", "1"]) == 0
+    assert main(["--view", "64", "--steps", "2", "--photos", "1", "--size", "32", "--paint-side", "48",
+                 "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    assert "proxy only (reference)" in out and "proxy + 1 pictures at 64 px" in out
-    assert out.rstrip().splitlines()[-1].startswith("ratio: ") and "(budget 1.30x)" in out
+    assert "judged at the proxy size (reference)" in out and "+ 1 pictures at 64 px, judged on them" in out
+    assert out.rstrip().splitlines()[-1].startswith("ratio of today's default") and "(budget 1.30x)" in out
 
 
 def test_preview_speed_times_every_way_against_the_shipped_file(capsys):
