@@ -108,6 +108,27 @@ def test_the_default_pick_comes_from_the_trials_that_beat_the_baseline(tmp_path,
     assert data.study_info(study).training_pick == expected, "the dashboard's pick is the same rule"
 
 
+def test_when_no_trial_beats_the_baseline_the_pick_is_the_one_that_misses_it_by_least(tmp_path, capsys):
+    """Not the smallest sum, which picks whichever end of the front trades cheaply (a tinted photo, say)."""
+    from dashboard import data
+
+    url = make_study(f"sqlite:///{tmp_path}/studies.db", n_complete=8, n_pruned=0, n_fail=0, seed=3)
+    study = load_study(open_storage(url), "fixture")
+    done = [t for t in trial_records(study.get_trials()) if t.scored and t.feasible]
+    first = min(done, key=lambda t: (t.total, t.number))  # the smallest sum
+    near = next(t for t in sorted(done, key=lambda t: -t.total) if t.number != first.number)
+    # a baseline just better than `near` on both scores: nobody beats it, `near` misses it by 0.001
+    _set_baseline(url, near.score("style") - 1e-3, near.score("content") - 1e-3)
+    base = read_baseline(study.user_attrs)
+    assert not [t for t in done if base.beaten_by(t.scores)]
+    assert min(done, key=lambda t: base.shortfall(t.scores)).number == near.number
+    code, out, _ = _tuner(["best", "fixture", "--json", "--storage", url], capsys)
+    payload = json.loads(out)
+    assert payload["trial"] == near.number != first.number and payload["beats_baseline"] is False
+    assert "misses it by least" in payload["rule"]
+    assert data.study_info(study).training_pick == near.number, "the dashboard's pick is the same rule"
+
+
 def test_trainer_fit_from_a_losing_study_says_so_and_still_trains(tmp_path, capsys):
     from nst.images import save_image
     from trainer.cli import main as trainer_main

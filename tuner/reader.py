@@ -148,7 +148,8 @@ def latest_study_name(storage) -> str:
 
 
 #: The default pick rule in words, as ``tuner best`` and the dashboard state it.
-DEFAULT_RULE = "smallest style + content among feasible trials, those that beat the off-the-shelf baseline first"
+DEFAULT_RULE = ("smallest style + content among feasible trials, those that beat the off-the-shelf baseline first; "
+                "when none does, the one that misses it by least")
 
 
 def finished_trials(study) -> list[TrialRecord]:
@@ -168,6 +169,11 @@ def default_trial(study) -> int:
     some of them beat the study's stored off-the-shelf baseline
     (:func:`tuner.records.beating_trials`), the pick is made among those only: a trial
     with a smaller sum that loses to the free model on one score is not worth training.
+    When none does (two objectives), the pick is the trial that misses it by least: the
+    smallest :meth:`tuner.records.Baseline.shortfall`, the larger of its two gaps to the
+    baseline's scores. The smallest sum would then pick whichever end of the front trades
+    most cheaply, often a barely tinted photo; the nearest miss is the trial most like
+    the free model's balance of painting and photo, only not better.
     """
     from tuner.records import beating_trials, read_baseline
 
@@ -176,7 +182,10 @@ def default_trial(study) -> int:
         raise StorageError(f"study {study.study_name!r} has no finished trial yet; let `tuner search` run longer")
     base = read_baseline(study.user_attrs)
     rec = StudyRecord.from_user_attrs(study.user_attrs)
-    winners = beating_trials(base, candidates, rec.tradeoff if rec else None) if base is not None else []
+    tradeoff = rec.tradeoff if rec else None
+    winners = beating_trials(base, candidates, tradeoff) if base is not None else []
+    if not winners and base is not None and tradeoff is None:
+        return min(candidates, key=lambda r: (base.shortfall(r.scores), r.total, r.number)).number
     return min(winners or candidates, key=lambda r: (r.total, r.number)).number
 
 

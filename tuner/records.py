@@ -417,6 +417,11 @@ class Baseline:
             return None
         return cls(**{**record.to_dict(), "scores": scores})
 
+    def shortfall(self, scores: Mapping[str, float]) -> float:
+        """How far ``scores`` are from beating this baseline on both: the larger of (style - its style) and
+        (content - its content). Negative when they beat it; the default pick's order among trials that do not."""
+        return max(float(scores["style"]) - self.scores["style"], float(scores["content"]) - self.scores["content"])
+
     def beaten_by(self, scores: Any, tradeoff: float | None = None) -> bool:
         """Whether a trial's judge scores beat this baseline.
 
