@@ -136,8 +136,8 @@ def add_search_parser(sub, fmt: type[argparse.HelpFormatter]) -> None:
     s.add_argument("--judge-at", choices=("view", "proxy"), default=d["judge_at"],
                    help="the size each trial's final pictures, and the off-the-shelf baseline's, are scored at: "
                         "view (the network proxy's default: the --view-size pictures the gallery shows, what trainer "
-                        "stylize gives at that size) or proxy (--size, cheaper to look at, but a pick that wins at "
-                        "--size can lose at the size you use). Checkpoints are judged at --size either way. A new "
+                        "stylize gives at that size) or proxy (the pictures shrunk to --size, as studies made before "
+                        "were scored; a pick that wins there can lose at the size you use). Checkpoints are judged at --size either way. A new "
                         "study's setting; a resumed one keeps its own")
     s.add_argument("--steps", type=int_in(3, 5000, "--steps"), default=d["steps"],
                    help=f"proxy steps per trial: Adam steps of the network proxy, L-BFGS steps of gatys "
