@@ -249,6 +249,11 @@ class JudgeScores:
         return {"style": float(np.mean(self.style)), "content": float(np.mean(self.content)),
                 "noise": float(np.mean(self.noise))}
 
+    def per_photo(self, names) -> dict[str, dict[str, float]]:
+        """``{name: {"style", "content", "noise"}}``, one entry per test photo in ``names``' order."""
+        return {n: {"style": float(a), "content": float(b), "noise": float(c)}
+                for n, a, b, c in zip(names, self.style, self.content, self.noise, strict=True)}
+
 
 # -- the judge -------------------------------------------------------------------------
 

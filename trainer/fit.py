@@ -38,7 +38,7 @@ from nst.config import StyleConfig
 from nst.errors import ConfigError, TrainingDiverged
 from nst.layers import freeze_all_but_norm
 from trainer.runs import RunError, RunFolder, create_run
-from trainer.scoring import judge_results, score_results
+from trainer.scoring import judge_results, judged_at_view, score_results
 from trainer.settings import DEFAULT_FEATURE_CACHE, TUNE_CHOICES, Settings
 
 __all__ = ["DEFAULT_FEATURE_CACHE", "TUNE_CHOICES", "Settings", "Trainer", "TrainingDiverged", "choose_strategy",
@@ -218,10 +218,9 @@ class Trainer:
 
     # -- previews --------------------------------------------------------------------------------
     def preview_photos(self) -> dict[str, np.ndarray]:
-        from nst.images import load_image, resize_longest
+        from nst.images import resize_longest
 
-        return {p.stem: resize_longest(load_image(p), self.settings.preview_side)
-                for p in sorted(self.run.photos.glob("*.png"))}
+        return {name: resize_longest(img, self.settings.preview_side) for name, img in self.view_photos().items()}
 
     def stylise_photos(self) -> dict[str, np.ndarray]:
         stylizer = self.stylizer()
@@ -307,7 +306,7 @@ class Trainer:
     @property
     def judged_at_view(self) -> bool:
         """Whether the source study scored its trials on their view-size pictures (then so is this run)."""
-        return (self.info.source.get("proxy") or {}).get("judged_at") == "view" and not self.settings.preview_size
+        return judged_at_view(self.info)
 
     def view_photos(self) -> dict[str, np.ndarray]:
         """The run's test photos at the size they were stored: a study's view photos."""

@@ -36,6 +36,12 @@ def judge_results(judge_record: Mapping[str, Any] | None, photos: Mapping[str, n
     return per_photo, f"{spec.name} v{spec.version} ({spec.network})"
 
 
+def judged_at_view(info: RunRecord) -> bool:
+    """Whether the run's source study scored its trials on their view-size pictures, so the run's results are
+    painted and judged there too (unless ``--preview-size`` asked for another size)."""
+    return (info.source.get("proxy") or {}).get("judged_at") == "view" and not info.settings.get("preview_size")
+
+
 def score_results(run: RunFolder, info: RunRecord, photos: Mapping[str, np.ndarray],
                   results: Mapping[str, np.ndarray], style: np.ndarray, step: int) -> dict[str, Any]:
     """Score the results with the study's judge and write ``scores.json`` beside the proxy's scores.
@@ -51,7 +57,7 @@ def score_results(run: RunFolder, info: RunRecord, photos: Mapping[str, np.ndarr
     source = info.source
     out: dict[str, Any] = {"step": step, "size": preview_side_of(info.settings)}
     proxy_size = source.get("proxy_size")
-    if (source.get("proxy") or {}).get("judged_at") == "view" and not info.settings.get("preview_size"):
+    if judged_at_view(info):
         # the study scored its trials on their view-size pictures: so are these (Trainer.finish paints them there)
         out["size"] = max(max(p.shape[:2]) for p in photos.values()) if photos else out["size"]
     elif info.settings.get("scale_side") and proxy_size and not info.settings.get("preview_size"):

@@ -48,7 +48,7 @@ def compute_baseline(record: dict[str, Any], url: str, artifacts: str | None = N
     from nst import arbitrary
     from nst.errors import ConfigError
     from nst.images import contact_sheet
-    from nst.judge import Judge, JudgeSpec
+    from nst.judge import JudgeSpec
     from tuner.reader import read_artifact, read_image_artifact
 
     started = time.perf_counter()
@@ -70,18 +70,23 @@ def compute_baseline(record: dict[str, Any], url: str, artifacts: str | None = N
         raise BaselineUnavailable(str(exc)) from None
     results = np.stack([arbitrary.stylize(p, vector) for p in photos])
     try:
-        judged = Judge(spec, photos, painting).score(results)
+        judged = _judged(spec, names, photos, painting, results)
     except StyletuneError as exc:  # the judge network's weights are missing here
         raise BaselineUnavailable(str(exc)) from None
-    means = judged.means()
-    per_photo = {n: {"style": float(a), "content": float(b), "noise": float(c)}
-                 for n, a, b, c in zip(names, judged.style, judged.content, judged.noise, strict=True)}
     side = photos.shape[1]
     sheet = contact_sheet([list(photos), list(results)], cell=max(64, min(side, 256)))
-    baseline = Baseline(scores=means, per_photo=per_photo, artifacts={},
-                        feasible=bool(means["noise"] <= spec.noise_limit), side=arbitrary.CONTENT_SIZE,
+    baseline = Baseline(**judged, artifacts={}, side=arbitrary.CONTENT_SIZE,
                         seconds=round(time.perf_counter() - started, 2))
     return baseline, list(results), sheet
+
+
+def _judged(spec, names: list[str], photos: np.ndarray, painting: np.ndarray, results: np.ndarray) -> dict[str, Any]:
+    """The baseline's judge fields for ``results`` of ``photos``: ``scores``, ``per_photo`` and ``feasible``."""
+    from nst.judge import Judge
+
+    judged = Judge(spec, photos, painting).score(results)
+    means = judged.means()
+    return {"scores": means, "per_photo": judged.per_photo(names), "feasible": bool(means["noise"] <= spec.noise_limit)}
 
 
 def _view_baseline(record: dict[str, Any], url: str, artifacts: str | None, store, study,
@@ -92,7 +97,7 @@ def _view_baseline(record: dict[str, Any], url: str, artifacts: str | None, stor
 
     from nst import arbitrary
     from nst.images import contact_sheet
-    from nst.judge import Judge, JudgeSpec
+    from nst.judge import JudgeSpec
     from tuner.reader import read_artifact, read_image_artifact
 
     views = record.get("content_view_artifacts") or {}
@@ -112,13 +117,8 @@ def _view_baseline(record: dict[str, Any], url: str, artifacts: str | None, stor
     baseline = replace(baseline, view_artifacts=ids)
     if not _judges_view(record):
         return baseline
-    spec = JudgeSpec.from_dict(record["judge"])
-    judged = Judge(spec, np.stack(photos), painting).score(np.stack(results))
-    means = judged.means()
-    per_photo = {n: {"style": float(a), "content": float(b), "noise": float(c)}
-                 for n, a, b, c in zip(names, judged.style, judged.content, judged.noise, strict=True)}
-    return replace(baseline, scores=means, per_photo=per_photo, feasible=bool(means["noise"] <= spec.noise_limit),
-                   judged_at="view")
+    judged = _judged(JudgeSpec.from_dict(record["judge"]), names, np.stack(photos), painting, np.stack(results))
+    return replace(baseline, **judged, judged_at="view")
 
 
 def _judges_view(record: dict[str, Any]) -> bool:

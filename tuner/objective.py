@@ -171,9 +171,7 @@ class Objective:
         ids = self._store_pictures(trial, names, result.images)
         if result.view_images:
             store_trial(trial, view_artifacts=self._store_view(trial, names, result.view_images))
-        per_photo = {n: {"style": float(a), "content": float(b), "noise": float(c)}
-                     for n, a, b, c in zip(names, js.style, js.content, js.noise, strict=True)}
-        store_trial(trial, scores=scores, per_photo=per_photo,
+        store_trial(trial, scores=scores, per_photo=js.per_photo(names),
                     score_parts={k: float(np.mean(v)) for k, v in js.parts.items()},
                     loss_curve=[float(v) for v in result.history], feasible=bool(feasible),
                     iterations=result.iterations, stop_reason=result.reason,
